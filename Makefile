@@ -1,0 +1,78 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# Rust shadow variables for livepatches: out-of-tree modules, a cached test
+# kernel and kselftests run in a virtme-ng guest.  `make help` lists targets.
+
+ROOT := $(CURDIR)
+S := $(ROOT)/scripts
+# The prepared test kernel tree; built and cached on first use.
+KDIR_CMD = $(S)/build-kernel
+KMAKE = $(MAKE) -C $(KDIR) M=$(ROOT) LLVM=1 RUSTC=/usr/bin/rustc \
+	RUSTDOC=/usr/bin/rustdoc BINDGEN=$(BINDGEN)
+BINDGEN = /var/cache/rust-klp-shadow/cargo/bin/bindgen
+KSFT := tools/testing/selftests/rust_livepatch
+GEN := rust/livepatch/bindings_generated.rs
+
+.PHONY: all help setup kernel kdir modules run check shell bench rust-analyzer \
+	clean host-test
+
+all: modules
+
+help:
+	@echo 'Targets:'
+	@echo '  run           the live ps_lock demo in a test-kernel guest (installs what is missing)'
+	@echo '  check         every test: host tests, then all kselftests in one guest boot'
+	@echo '  setup         install the Debian packages, bindgen-cli and virtme-ng'
+	@echo '  kernel        build (once) and cache the test kernel'
+	@echo '  kdir          print the absolute path of the prepared kernel tree (make -s kdir)'
+	@echo '  modules       build the project modules against the test kernel'
+	@echo '  shell         an interactive root shell in the test kernel (modules at their host paths)'
+	@echo '  bench         benchmark our table against the kernel klp_shadow_* (bench kernel)'
+	@echo '  host-test     cargo test of the table logic on the host'
+	@echo '  rust-analyzer write rust-project.json for editors'
+	@echo '  clean         remove build products (keeps the cached kernel)'
+	@echo 'Variables: KDIR=<tree> to use another prepared kernel tree.'
+
+setup:
+	@$(S)/setup
+
+kernel: setup
+	@$(KDIR_CMD) >/dev/null
+
+kdir: kernel
+	@$(KDIR_CMD)
+
+# Evaluated lazily, after `kernel` made sure the tree exists.
+KDIR ?= $(shell $(KDIR_CMD) --print-dir)
+
+$(GEN): rust/livepatch/bindings_helper.h rust/shadow/rust_klp_shadow.h $(S)/klp-bindgen
+	@$(S)/klp-bindgen $(KDIR) $< $@
+
+modules: kernel
+	@$(MAKE) --no-print-directory $(GEN)
+	@$(KMAKE) modules
+	@$(MAKE) --no-print-directory -C $(KSFT) KDIR=$(KDIR)
+
+host-test: setup
+	@$(S)/host-test
+
+check: modules host-test
+	@$(S)/check
+
+run: modules
+	@$(S)/guest-run $(ROOT)/scripts/demo
+
+shell: modules
+	@$(S)/guest-run --interactive
+
+bench: setup
+	@$(S)/bench
+
+rust-analyzer: kernel
+	@$(MAKE) --no-print-directory $(GEN)
+	@$(KMAKE) rust-analyzer
+
+clean:
+	@[ ! -d "$(KDIR)" ] || $(KMAKE) clean
+	@rm -f $(GEN) rust-project.json
+	@$(MAKE) --no-print-directory -C $(KSFT) clean

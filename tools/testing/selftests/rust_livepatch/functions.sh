@@ -1,0 +1,154 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Shell functions for the rust_livepatch kselftests, after the kernel's
+# tools/testing/selftests/livepatch/functions.sh.  Tests print KTAP with the
+# kernel's own kselftest/ktap_helpers.sh (from $KDIR, never a copy).
+#
+# Environment (set by run.sh; tests also run stand-alone in a guest):
+#   KDIR  the prepared test kernel tree
+#   ROOT  the project tree, where the modules were built
+
+KSFT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=${ROOT:-$(cd "$KSFT_DIR/../../../.." && pwd)}
+KDIR=${KDIR:-$(make -s -C "$ROOT" --no-print-directory kdir 2>/dev/null)}
+. "$KDIR/tools/testing/selftests/kselftest/ktap_helpers.sh"
+
+MAX_RETRIES=600
+RETRY_INTERVAL=".1"	# seconds
+KLP_SYSFS_DIR=/sys/kernel/livepatch
+SHADOW_DEBUGFS=/sys/kernel/debug/rust_klp_shadow
+
+# log(msg) - write a message to the kernel log
+log() {
+	echo "$*" >/dev/kmsg
+}
+
+# loop_until(cmd) - retry cmd until it succeeds or MAX_RETRIES
+loop_until() {
+	local i=0
+	while true; do
+		eval "$*" && return 0
+		[ $((i++)) -eq $MAX_RETRIES ] && return 1
+		sleep $RETRY_INTERVAL
+	done
+}
+
+# modpath(name) - the built .ko of a project module, found under ROOT or KDIR
+modpath() {
+	local name=$1 p
+	p=$(find "$ROOT/samples" "$ROOT/rust" "$KSFT_DIR/test_modules" \
+		"$KDIR/samples/livepatch" -name "$name.ko" 2>/dev/null | head -1)
+	[ -n "$p" ] || { echo "no $name.ko built" >&2; return 1; }
+	echo "$p"
+}
+
+# is_loaded(name) - is the module loaded?
+is_loaded() {
+	[ -d "/sys/module/${1//-/_}" ]
+}
+
+# load_mod(name, params...) - insmod a module; 1 on failure
+load_mod() {
+	local name=$1 p out
+	shift
+	p=$(modpath "$name") || return 1
+	log "% insmod $name.ko $*"
+	if ! out=$(insmod "$p" "$@" 2>&1); then
+		ktap_print_msg "insmod $name failed: $out"
+		return 1
+	fi
+}
+
+# load_lp(name, params...) - insmod a livepatch and wait for its transition
+load_lp() {
+	local mod=${1//-/_}
+	load_mod "$@" || return 1
+	loop_until "[ -e $KLP_SYSFS_DIR/$mod/transition ] && \
+		[ \$(cat $KLP_SYSFS_DIR/$mod/transition) = 0 ]" || {
+		ktap_print_msg "livepatch $mod: transition did not complete"
+		return 1
+	}
+	[ "$(cat $KLP_SYSFS_DIR/$mod/enabled)" = 1 ] || {
+		ktap_print_msg "livepatch $mod: not enabled after transition"
+		return 1
+	}
+}
+
+# disable_lp(name) - disable a livepatch, wait until it left sysfs
+disable_lp() {
+	local mod=${1//-/_}
+	log "% echo 0 > $KLP_SYSFS_DIR/$mod/enabled"
+	echo 0 >"$KLP_SYSFS_DIR/$mod/enabled" || return 1
+	loop_until "[ ! -e $KLP_SYSFS_DIR/$mod ]" || {
+		ktap_print_msg "livepatch $mod: still in sysfs after disable"
+		return 1
+	}
+}
+
+# unload_mod(name) - rmmod, waiting while the module is still busy
+unload_mod() {
+	local mod=${1//-/_} out
+	log "% rmmod $mod"
+	loop_until "out=\$(rmmod $mod 2>&1)" || {
+		ktap_print_msg "rmmod $mod failed: $out"
+		return 1
+	}
+	! is_loaded "$mod"
+}
+
+# dmesg_mark() - a unique marker in the kernel log; prints it
+dmesg_mark() {
+	local m="rust_livepatch kselftest mark: $(date +%s.%N) $RANDOM"
+	log "$m"
+	echo "$m"
+}
+
+# dmesg_since(mark) - kernel log lines after the mark, timestamps removed
+dmesg_since() {
+	dmesg | awk -v m="$1" 'p; index($0, m) { p = 1 }' |
+		sed 's/^\[[ 0-9.]*\] //'
+}
+
+# expect_splat_begin / expect_splat_end - bracket a deliberate WARN so
+# run.sh's splat check does not count it against the test.  The test itself
+# must check that the expected report did appear.
+expect_splat_begin() { log "rust_livepatch: expected splat begin"; }
+expect_splat_end() { log "rust_livepatch: expected splat end"; }
+
+# shadow_count(id) - live variables of id in our table's debugfs (0 if none)
+shadow_count() {
+	awk -v id="$1" '$1 == "id" && $2 == id { print $4; f = 1 } END { if (!f) print 0 }' \
+		"$SHADOW_DEBUGFS/ids" 2>/dev/null || echo 0
+}
+
+# check(name, cmd...) - run cmd as a KTAP subtest
+check() {
+	local name=$1
+	shift
+	if "$@"; then
+		ktap_test_pass "$name"
+	else
+		ktap_test_fail "$name"
+	fi
+}
+
+# expect_eq(what, expected, actual) - compare, print a diff on mismatch
+expect_eq() {
+	[ "$2" = "$3" ] && return 0
+	ktap_print_msg "$1: expected '$2', got '$3'"
+	return 1
+}
+
+# expect_transcript(expected, actual) - like upstream check_result()
+expect_transcript() {
+	[ "$1" = "$2" ] && return 0
+	diff -u --label expected --label result <(echo "$1") <(echo "$2") |
+		sed 's/^/# /'
+	return 1
+}
+
+# require_root - kselftest skip code 4 when not root
+require_root() {
+	[ "$(id -u)" = 0 ] || { echo "skip: must be root" >&2; exit "$KSFT_SKIP"; }
+}

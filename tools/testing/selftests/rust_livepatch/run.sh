@@ -1,0 +1,78 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Run the rust_livepatch kselftests in the running (guest) kernel and print
+# KTAP.  One boot runs every test: a debug kernel costs a minute to boot.
+#
+#   run.sh [test-foo.sh ...]     (default: every test-*.sh, in name order)
+#
+# Besides each test's own verdict, a test fails when the kernel log it
+# produced shows a WARN, BUG, Oops, lockdep, KASAN or UBSAN report, except
+# between expect_splat_begin/end markers of a test that provokes one on
+# purpose.  The last test scans kmemleak and fails on any report.
+# If RESULTS is set, the full kernel log is saved there as dmesg.log.
+. "$(dirname "$0")/functions.sh"
+
+SPLAT_RE='WARNING:|BUG:|Oops|general protection fault|INFO: possible|INFO: inconsistent|possible circular locking|possible recursive locking|KASAN:|UBSAN:|kernel BUG|Kernel panic|detected stall|blocked for more than|suspected memory leak'
+timeout=$(sed -n 's/^timeout=//p' "$KSFT_DIR/settings")
+
+cd "$KSFT_DIR" || exit 1
+if [ $# -gt 0 ]; then tests=("$@"); else tests=(test-*.sh); fi
+
+# splats_since(mark) - reports in the kernel log since mark, minus the
+# deliberately provoked ones
+splats_since() {
+	dmesg_since "$1" |
+		awk '/rust_livepatch: expected splat begin/ { s = 1 }
+		     /rust_livepatch: expected splat end/ { s = 0; next }
+		     !s' | grep -E "$SPLAT_RE"
+}
+
+ktap_print_header
+ktap_set_plan $((${#tests[@]} + 2))
+
+# The boot itself must be clean, or nothing after it can be trusted.
+splat=$(dmesg | grep -E "$SPLAT_RE")
+if [ -n "$splat" ]; then
+	echo "$splat" | sed 's/^/# boot: /'
+	ktap_test_fail "boot log clean"
+else
+	ktap_test_pass "boot log clean"
+fi
+
+for t in "${tests[@]}"; do
+	mark=$(dmesg_mark)
+	log "===== $t ====="
+	timeout "${timeout:-600}" "./$t" 2>&1 | sed 's/^/# /'
+	rc=${PIPESTATUS[0]}
+	splat=$(splats_since "$mark")
+	if [ -n "$splat" ]; then
+		echo "$splat" | head -40 | sed 's/^/# kernel log: /'
+		ktap_test_fail "$t (kernel report in the log)"
+	elif [ "$rc" = 0 ]; then
+		ktap_test_pass "$t"
+	elif [ "$rc" = "$KSFT_SKIP" ]; then
+		ktap_test_skip "$t"
+	else
+		[ "$rc" = 124 ] && echo "# $t: timed out after ${timeout}s"
+		ktap_test_fail "$t (exit $rc)"
+	fi
+done
+
+# kmemleak: scan twice (objects must be unreferenced in two scans), report.
+km=/sys/kernel/debug/kmemleak
+if [ -w $km ]; then
+	echo scan >$km; sleep 1; echo scan >$km
+	leaks=$(cat $km)
+	if [ -n "$leaks" ]; then
+		echo "$leaks" | head -60 | sed 's/^/# kmemleak: /'
+		ktap_test_fail "kmemleak clean"
+	else
+		ktap_test_pass "kmemleak clean"
+	fi
+else
+	ktap_test_skip "kmemleak clean (no $km)"
+fi
+
+[ -n "$RESULTS" ] && dmesg >"$RESULTS/dmesg.log"
+ktap_finished
