@@ -9,7 +9,7 @@ S := $(ROOT)/scripts
 KDIR_CMD = $(S)/build-kernel
 KMAKE = $(MAKE) -C $(KDIR) M=$(ROOT) LLVM=1 RUSTC=/usr/bin/rustc \
 	RUSTDOC=/usr/bin/rustdoc BINDGEN=$(BINDGEN)
-BINDGEN = /var/cache/rust-klp-shadow/cargo/bin/bindgen
+BINDGEN = /var/lib/rust-klp-shadow/cargo/bin/bindgen
 KSFT := tools/testing/selftests/rust_livepatch
 GEN := rust/livepatch/bindings_generated.rs
 

@@ -3,10 +3,12 @@
 #
 # Everything that is expensive to make (the test kernel, the tool venv,
 # cargo-installed tools) lives in $RKS_CACHE, outside the work tree, so a
-# fresh clone on the same machine (CI) reuses it.
+# fresh clone on the same machine (CI) reuses it.  Not under /var/cache:
+# virtme-ng mounts a tmpfs there in the guest, and tests need the kernel
+# tree (ktap_helpers.sh, the sample modules) at its host path.
 
 RKS_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-RKS_CACHE=${RKS_CACHE:-/var/cache/rust-klp-shadow}
+RKS_CACHE=${RKS_CACHE:-/var/lib/rust-klp-shadow}
 
 # Pinned tool versions.
 KERNEL_SERIES=6.12
