@@ -12,6 +12,8 @@ KMAKE = $(MAKE) -C $(KDIR) M=$(ROOT) LLVM=1 RUSTC=/usr/bin/rustc \
 BINDGEN = /var/lib/rust-klp-shadow/cargo/bin/bindgen
 KSFT := tools/testing/selftests/rust_livepatch
 GEN := rust/livepatch/bindings_generated.rs
+# bindgen of the ps_lock samples' patch target (sta_model.h).
+STA_GEN := samples/ps_lock/sta_model_generated.rs
 
 .PHONY: all help setup kernel kdir modules run check shell bench rust-analyzer \
 	clean host-test
@@ -48,8 +50,11 @@ KDIR ?= $(shell $(KDIR_CMD) --print-dir)
 $(GEN): rust/livepatch/bindings_helper.h rust/shadow/rust_klp_shadow.h $(S)/klp-bindgen
 	@$(S)/klp-bindgen $(KDIR) $< $@
 
+$(STA_GEN): samples/ps_lock/sta_model.h $(S)/klp-bindgen
+	@$(S)/klp-bindgen $(KDIR) $< $@ 'sta_.*|ieee80211_.*'
+
 modules: kernel
-	@$(MAKE) --no-print-directory $(GEN)
+	@$(MAKE) --no-print-directory $(GEN) $(STA_GEN)
 	@$(KMAKE) modules
 	@$(MAKE) --no-print-directory -C $(KSFT) KDIR=$(KDIR)
 
@@ -69,10 +74,10 @@ bench: setup
 	@$(S)/bench
 
 rust-analyzer: kernel
-	@$(MAKE) --no-print-directory $(GEN)
+	@$(MAKE) --no-print-directory $(GEN) $(STA_GEN)
 	@$(KMAKE) rust-analyzer
 
 clean:
 	@[ ! -d "$(KDIR)" ] || $(KMAKE) clean
-	@rm -f $(GEN) rust-project.json
+	@rm -f $(GEN) $(STA_GEN) rust-project.json
 	@$(MAKE) --no-print-directory -C $(KSFT) clean

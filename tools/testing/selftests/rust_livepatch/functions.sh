@@ -152,3 +152,42 @@ expect_transcript() {
 require_root() {
 	[ "$(id -u)" = 0 ] || { echo "skip: must be root" >&2; exit "$KSFT_SKIP"; }
 }
+
+# --- rust_klp_shadow table helpers (test-shadow-*.sh) ---
+
+SHADOW_TABLE_LOADED_HERE=0
+
+# shadow_table_load() - insmod rust_klp_shadow unless it is loaded
+shadow_table_load() {
+	is_loaded rust_klp_shadow && return 0
+	load_mod rust_klp_shadow && SHADOW_TABLE_LOADED_HERE=1
+}
+
+# shadow_table_unload() - rmmod rust_klp_shadow if shadow_table_load loaded it
+shadow_table_unload() {
+	[ "$SHADOW_TABLE_LOADED_HERE" = 1 ] || return 0
+	SHADOW_TABLE_LOADED_HERE=0
+	unload_mod rust_klp_shadow
+}
+
+# shadow_total() - all live variables (the debugfs "total" line)
+shadow_total() {
+	awk '$1 == "total" { print $3; f = 1 } END { if (!f) print 0 }' \
+		"$SHADOW_DEBUGFS/ids" 2>/dev/null || echo 0
+}
+
+# shadow_stat(name) - a value of the table's debugfs stats file
+shadow_stat() {
+	awk -v n="$1" '$1 == n { print $2 }' "$SHADOW_DEBUGFS/stats" 2>/dev/null
+}
+
+# shadow_case(case) - run a case of test_rust_klp_shadow.ko; 0 if it passed.
+# On failure, prints the module's reason.
+shadow_case() {
+	local run=/sys/kernel/debug/test_rust_klp_shadow/run mark
+	mark=$(dmesg_mark)
+	echo "$1" >"$run" 2>/dev/null && return 0
+	dmesg_since "$mark" | grep -E "test_rust_klp_shadow: (FAIL|no case)" |
+		while read -r l; do ktap_print_msg "$l"; done
+	return 1
+}

@@ -1,0 +1,103 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The C edge: types that may appear in the signature of a replacement function, and GFP flags.
+//!
+//! C header: [`include/linux/gfp_types.h`](srctree/include/linux/gfp_types.h)
+
+use kernel::{alloc::Flags, bindings, types::Opaque};
+
+/// A type that may stand for a C type in the signature of a replacement function.
+///
+/// [`replacement!`](crate::klp::replacement) with `prototype = <path>` compares the
+/// signature it is given, mapped through [`CType::Raw`], with the type of the C function at
+/// `<path>` (typically in [`kernel::bindings`]): a mismatch does not compile.
+///
+/// # Safety
+///
+/// `Self` must be passed and returned exactly like `Self::Raw` by the C calling convention (same
+/// size, alignment and register class), and every value the C side may pass as `Self::Raw`
+/// where `Self` is used must be a valid `Self` (e.g. a non-NULL pointer for a reference).
+///
+/// # Examples
+///
+/// ```ignore
+/// use kernel::{bindings, ffi::c_int, types::Opaque};
+///
+/// // `&Opaque<bindings::file>` is passed as the C `struct file *`.
+/// let _: fn(<&Opaque<bindings::file> as klp::ffi::CType>::Raw) = |_: *mut bindings::file| {};
+/// ```
+pub unsafe trait CType {
+    /// The C type, as bindgen spells it.
+    type Raw;
+}
+
+macro_rules! identity_ctype {
+    ($($t:ty),* $(,)?) => {
+        $(
+            // SAFETY: The type is its own C type.
+            unsafe impl CType for $t {
+                type Raw = $t;
+            }
+        )*
+    };
+}
+
+identity_ctype!(i8, u8, i16, u16, i32, u32, i64, u64, isize, usize, bool, ());
+
+// SAFETY: A raw pointer is its own C type.
+unsafe impl<T> CType for *mut T {
+    type Raw = *mut T;
+}
+
+// SAFETY: A raw pointer is its own C type.
+unsafe impl<T> CType for *const T {
+    type Raw = *const T;
+}
+
+// SAFETY: `Opaque<T>` is `repr(transparent)` over `T`, so a reference to it is passed like a
+// `*mut T`; the implementation's contract (a replacement's signature) promises the C side never
+// passes NULL where the reference is used. `Opaque` allows the C side to change `T` meanwhile.
+unsafe impl<'a, T> CType for &'a Opaque<T> {
+    type Raw = *mut T;
+}
+
+// SAFETY: `SeqFile` is `repr(transparent)` over `Opaque<bindings::seq_file>`, see above.
+unsafe impl<'a> CType for &'a crate::klp::seq_file::SeqFile {
+    type Raw = *mut bindings::seq_file;
+}
+
+// `Flags` is `struct Flags(u32)` without a public constructor or accessor in this kernel. It is
+// converted to and from `gfp_t` by transmute, which only compiles for types of the same size;
+// the assertions below check the alignment and the value of known flags at compile time.
+const _: () = {
+    assert!(core::mem::align_of::<Flags>() == core::mem::align_of::<bindings::gfp_t>());
+    assert!(gfp_raw(kernel::alloc::flags::GFP_KERNEL) == bindings::GFP_KERNEL);
+    assert!(gfp_raw(kernel::alloc::flags::GFP_ATOMIC) == bindings::GFP_ATOMIC);
+    assert!(gfp_raw(kernel::alloc::flags::__GFP_ZERO) == bindings::__GFP_ZERO);
+};
+
+/// Converts the `gfp_t` a C caller passed (e.g. to a replaced allocation function) to [`Flags`].
+///
+/// # Examples
+///
+/// ```ignore
+/// use kernel::{bindings, prelude::*};
+///
+/// assert!(klp::ffi::gfp_flags(bindings::GFP_KERNEL) == GFP_KERNEL);
+/// ```
+pub fn gfp_flags(raw: bindings::gfp_t) -> Flags {
+    // SAFETY: `Flags` has the representation of `gfp_t` (checked at compile time above), and
+    // every bit pattern is a valid set of flags.
+    unsafe { core::mem::transmute::<bindings::gfp_t, Flags>(raw) }
+}
+
+/// Returns the raw `gfp_t` of `flags`, to pass to C.
+pub(crate) const fn gfp_raw(flags: Flags) -> bindings::gfp_t {
+    // SAFETY: `Flags` has the representation of `gfp_t` (checked at compile time above).
+    unsafe { core::mem::transmute::<Flags, bindings::gfp_t>(flags) }
+}
+
+/// Whether an allocation with `flags` may sleep (it may enter direct reclaim).
+pub(crate) fn gfp_may_sleep(flags: Flags) -> bool {
+    gfp_raw(flags) & (1 << bindings::___GFP_DIRECT_RECLAIM_BIT) != 0
+}

@@ -1,0 +1,47 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Host build of the `rust_klp_shadow` table logic, for `cargo test`.
+//!
+//! `shard.rs` and `table.rs` are the very files the kernel module is built from; they are
+//! included here by path. They reach their environment only through `crate::platform` and
+//! `crate::sync`, which this crate implements with `std` (and, under `--cfg loom`, with loom's
+//! atomics and locks so that loom can explore their interleavings).
+
+// Items only the kernel build uses.
+#![allow(dead_code)]
+
+pub mod platform;
+
+/// The atomics the table logic uses: loom's under `--cfg loom`, `core`'s otherwise.
+pub(crate) mod sync {
+    #[cfg(loom)]
+    pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicUsize, Ordering};
+
+    /// A busy-wait step: lets loom run the thread being waited for.
+    #[cfg(loom)]
+    pub(crate) fn spin_loop() {
+        loom::thread::yield_now();
+    }
+
+    #[cfg(not(loom))]
+    pub(crate) use core::hint::spin_loop;
+    #[cfg(not(loom))]
+    pub(crate) use core::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicUsize, Ordering};
+}
+
+#[path = "../../shard.rs"]
+pub(crate) mod shard;
+
+#[path = "../../table.rs"]
+pub(crate) mod table;
+
+impl Drop for table::Table {
+    /// Frees what is left and runs every pending RCU callback: a host test table leaks nothing.
+    fn drop(&mut self) {
+        self.teardown(|_, _, _| {});
+        self.env().barrier();
+    }
+}
+
+#[cfg(test)]
+mod tests;

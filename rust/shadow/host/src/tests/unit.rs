@@ -1,0 +1,460 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Unit tests: each `klp_shadow_*` rule and each edge case, one at a time.
+
+use super::{obj, read_u64, same_shard_objs, write_u64, Fixture};
+use crate::platform::{Dtor, Gfp, GFP_ATOMIC, GFP_KERNEL};
+use crate::shard;
+use crate::table::{
+    check_type, hash, wanted_buckets, AllocError, Mode, Retire, TypeError, TypeInfo, DATA_ALIGN,
+};
+use core::ptr::NonNull;
+use std::cell::RefCell;
+
+thread_local! {
+    static DTORS: RefCell<Vec<(usize, usize)>> = const { RefCell::new(Vec::new()) };
+}
+
+fn record(obj: usize, data: NonNull<u8>) {
+    DTORS.with(|d| d.borrow_mut().push((obj, data.as_ptr() as usize)));
+}
+
+fn dtor_calls() -> Vec<(usize, usize)> {
+    DTORS.with(|d| std::mem::take(&mut *d.borrow_mut()))
+}
+
+const REC: Option<Dtor> = Some(Dtor(record));
+
+fn no_ctor(_: NonNull<u8>) -> Result<(), i32> {
+    Ok(())
+}
+
+#[test]
+fn get_of_empty_table_is_none() {
+    let f = Fixture::new(16);
+    assert!(f
+        .table
+        .get(obj(1), 0x1234, &f.table.env().read_lock())
+        .is_none());
+    f.finish();
+}
+
+#[test]
+fn alloc_get_free() {
+    let f = Fixture::new(16);
+    let t = &f.table;
+    let p = t
+        .get_or_alloc(obj(1), 7, 8, GFP_KERNEL, Mode::Alloc, no_ctor)
+        .unwrap();
+    assert_eq!(read_u64(p), 0, "data is zeroed");
+    write_u64(p, 42);
+    assert_eq!(t.get(obj(1), 7, &t.env().read_lock()), Some(p));
+    assert_eq!(t.get(obj(1), 8, &t.env().read_lock()), None, "other id");
+    assert_eq!(t.get(obj(2), 7, &t.env().read_lock()), None, "other object");
+    assert_eq!(t.count_id(7), (1, 8));
+    assert!(t.free(obj(1), 7, Retire::DtorNow(REC)));
+    assert_eq!(
+        dtor_calls(),
+        vec![(obj(1), p.as_ptr() as usize)],
+        "dtor(obj, data), at once"
+    );
+    assert_eq!(t.get(obj(1), 7, &t.env().read_lock()), None);
+    assert_eq!(t.len(), 0);
+    f.finish();
+}
+
+#[test]
+fn data_is_aligned_and_zeroed_for_every_size() {
+    let f = Fixture::new(16);
+    let t = &f.table;
+    for size in 0..=300 {
+        let p = t
+            .get_or_alloc(obj(size), 1, size, GFP_KERNEL, Mode::Alloc, no_ctor)
+            .unwrap();
+        assert_eq!(p.as_ptr() as usize % DATA_ALIGN, 0, "size {size}");
+        // SAFETY: `size` bytes of data.
+        let data = unsafe { std::slice::from_raw_parts(p.as_ptr(), size) };
+        assert!(data.iter().all(|&b| b == 0), "size {size} zeroed");
+        // SAFETY: as above; writing every byte finds overflows into the next allocation's prefix
+        // (checked by the allocator's bookkeeping when freed).
+        unsafe { p.as_ptr().write_bytes(0xa5, size) };
+    }
+    assert_eq!(t.count_id(1), (301, 300 * 301 / 2));
+    assert_eq!(t.free_all(1, Retire::DtorNow(None)), 301);
+    f.finish();
+}
+
+#[test]
+fn size_zero_is_a_unique_non_null_flag() {
+    let f = Fixture::new(16);
+    let t = &f.table;
+    let ptrs: Vec<_> = (0..100)
+        .map(|i| {
+            t.get_or_alloc(obj(i), 3, 0, GFP_KERNEL, Mode::Alloc, no_ctor)
+                .unwrap()
+        })
+        .collect();
+    let mut sorted: Vec<_> = ptrs.iter().map(|p| p.as_ptr() as usize).collect();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted.len(), 100, "unique");
+    for (i, p) in ptrs.iter().enumerate() {
+        assert_eq!(t.get(obj(i), 3, &t.env().read_lock()), Some(*p));
+    }
+    assert_eq!(t.count_id(3), (100, 0));
+    f.finish();
+}
+
+#[test]
+fn too_large_is_refused_without_side_effects() {
+    let f = Fixture::new(16);
+    let t = &f.table;
+    let max = shard::max_size();
+    for size in [max + 1, usize::MAX, usize::MAX - 40] {
+        let r = t.get_or_alloc(obj(1), 1, size, GFP_KERNEL, Mode::GetOrAlloc, |_| {
+            panic!("ctor")
+        });
+        assert_eq!(r, Err(AllocError::TooLarge(max)));
+    }
+    assert_eq!(t.len(), 0);
+    // The largest size works.
+    let p = t
+        .get_or_alloc(obj(1), 1, max, GFP_KERNEL, Mode::Alloc, no_ctor)
+        .unwrap();
+    // SAFETY: `max` bytes of data.
+    unsafe { p.as_ptr().add(max - 1).write(1) };
+    f.finish();
+}
+
+#[test]
+fn null_object_is_a_valid_key() {
+    let f = Fixture::new(16);
+    let t = &f.table;
+    let p = t
+        .get_or_alloc(0, 5, 8, GFP_KERNEL, Mode::Alloc, no_ctor)
+        .unwrap();
+    assert_eq!(t.get(0, 5, &t.env().read_lock()), Some(p));
+    assert_eq!(t.get(0, 6, &t.env().read_lock()), None);
+    assert!(t.free(0, 5, Retire::DtorNow(REC)));
+    assert_eq!(dtor_calls(), vec![(0, p.as_ptr() as usize)]);
+    f.finish();
+}
+
+#[test]
+fn duplicate_alloc_fails_and_keeps_the_existing_variable() {
+    let f = Fixture::new(16);
+    let t = &f.table;
+    let p = t
+        .get_or_alloc(obj(1), 9, 8, GFP_KERNEL, Mode::Alloc, no_ctor)
+        .unwrap();
+    write_u64(p, 0x1234);
+    let r = t.get_or_alloc(obj(1), 9, 8, GFP_KERNEL, Mode::Alloc, |_| {
+        panic!("ctor of a duplicate")
+    });
+    assert_eq!(r, Err(AllocError::Duplicate));
+    assert_eq!(t.get(obj(1), 9, &t.env().read_lock()), Some(p));
+    assert_eq!(read_u64(p), 0x1234);
+    assert_eq!(t.len(), 1);
+    f.finish();
+}
+
+#[test]
+fn get_or_alloc_returns_the_existing_variable_without_ctor() {
+    let f = Fixture::new(16);
+    let t = &f.table;
+    let mut calls = 0;
+    let p = t
+        .get_or_alloc(obj(1), 9, 8, GFP_KERNEL, Mode::GetOrAlloc, |d| {
+            calls += 1;
+            write_u64(d, 77);
+            Ok(())
+        })
+        .unwrap();
+    let q = t
+        .get_or_alloc(obj(1), 9, 8, GFP_KERNEL, Mode::GetOrAlloc, |_| {
+            panic!("ctor")
+        })
+        .unwrap();
+    assert_eq!((p, calls, read_u64(q)), (q, 1, 77));
+    f.finish();
+}
+
+#[test]
+fn ctor_runs_once_on_zeroed_data_before_the_variable_is_visible() {
+    let f = Fixture::new(16);
+    let t = &f.table;
+    let mut calls = 0;
+    let p = t
+        .get_or_alloc(obj(4), 2, 64, GFP_KERNEL, Mode::Alloc, |d| {
+            calls += 1;
+            // SAFETY: 64 bytes of data.
+            let data = unsafe { std::slice::from_raw_parts(d.as_ptr(), 64) };
+            assert!(data.iter().all(|&b| b == 0));
+            assert_eq!(
+                t.get(obj(4), 2, &t.env().read_lock()),
+                None,
+                "not visible yet"
+            );
+            write_u64(d, 5);
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!((calls, read_u64(p)), (1, 5));
+    f.finish();
+}
+
+#[test]
+fn ctor_failure_inserts_nothing_and_leaks_nothing() {
+    let f = Fixture::new(16);
+    let t = &f.table;
+    let mut calls = 0;
+    let r = t.get_or_alloc(obj(1), 1, 32, GFP_KERNEL, Mode::GetOrAlloc, |_| {
+        calls += 1;
+        Err(-28)
+    });
+    assert_eq!((r, calls), (Err(AllocError::Ctor(-28)), 1));
+    assert_eq!(t.get(obj(1), 1, &t.env().read_lock()), None);
+    assert_eq!(t.len(), 0);
+    // A later alloc of the same key works.
+    t.get_or_alloc(obj(1), 1, 32, GFP_KERNEL, Mode::Alloc, no_ctor)
+        .unwrap();
+    f.finish();
+}
+
+#[test]
+fn allocation_failure_is_nomem() {
+    let f = Fixture::new(16);
+    let t = &f.table;
+    let gfp = Gfp {
+        fail_entry: true,
+        ..GFP_KERNEL
+    };
+    let r = t.get_or_alloc(obj(1), 1, 8, gfp, Mode::Alloc, |_| panic!("ctor"));
+    assert_eq!(r, Err(AllocError::NoMem));
+    assert_eq!(t.len(), 0);
+    f.finish();
+}
+
+#[test]
+fn free_of_a_missing_variable_is_a_no_op() {
+    let f = Fixture::new(16);
+    let t = &f.table;
+    assert!(!t.free(obj(1), 1, Retire::DtorNow(REC)));
+    t.get_or_alloc(obj(1), 1, 8, GFP_KERNEL, Mode::Alloc, no_ctor)
+        .unwrap();
+    assert!(!t.free(obj(1), 2, Retire::DtorNow(REC)));
+    assert!(!t.free(obj(2), 1, Retire::DtorNow(REC)));
+    assert!(t.free(obj(1), 1, Retire::DtorNow(REC)));
+    assert!(!t.free(obj(1), 1, Retire::DtorNow(REC)), "second free");
+    assert_eq!(dtor_calls().len(), 1);
+    f.finish();
+}
+
+#[test]
+fn free_rcu_runs_the_dtor_after_the_grace_period() {
+    let f = Fixture::new(16);
+    let t = &f.table;
+    let p = t
+        .get_or_alloc(obj(1), 1, 8, GFP_KERNEL, Mode::Alloc, no_ctor)
+        .unwrap();
+    write_u64(p, 99);
+    let reader = t.env().read_lock();
+    assert!(t.free(obj(1), 1, Retire::DtorAfterGp(REC)));
+    assert_eq!(t.get(obj(1), 1, &reader), None, "unlinked at once");
+    assert_eq!(read_u64(p), 99, "still valid for a reader");
+    assert!(dtor_calls().is_empty(), "dtor deferred");
+    drop(reader);
+    t.env().barrier();
+    assert_eq!(dtor_calls(), vec![(obj(1), p.as_ptr() as usize)]);
+    f.finish();
+}
+
+#[test]
+fn free_all_frees_only_that_id() {
+    let f = Fixture::new(16);
+    let t = &f.table;
+    assert_eq!(t.free_all(1, Retire::DtorNow(REC)), 0, "nothing to free");
+    for i in 0..50 {
+        t.get_or_alloc(obj(i), 1, 8, GFP_KERNEL, Mode::Alloc, no_ctor)
+            .unwrap();
+        t.get_or_alloc(obj(i), 2, 16, GFP_KERNEL, Mode::Alloc, no_ctor)
+            .unwrap();
+    }
+    assert_eq!(t.free_all(1, Retire::DtorNow(REC)), 50);
+    assert_eq!(dtor_calls().len(), 50);
+    assert_eq!(t.count_id(1), (0, 0));
+    assert_eq!(t.count_id(2), (50, 800));
+    assert_eq!(t.free_all(2, Retire::DtorAfterGp(REC)), 50);
+    assert!(dtor_calls().is_empty());
+    t.env().barrier();
+    assert_eq!(dtor_calls().len(), 50);
+    f.finish();
+}
+
+#[test]
+fn grows_and_shrinks_keep_chains_short() {
+    let f = Fixture::new(1);
+    let t = &f.table;
+    for i in 0..20_000 {
+        t.get_or_alloc(obj(i), 1, 8, GFP_KERNEL, Mode::Alloc, no_ctor)
+            .unwrap();
+    }
+    let st = t.stats();
+    assert_eq!(st.sum.count, 20_000);
+    assert!(st.sum.buckets >= 20_000, "load <= 1: {st:?}");
+    assert!(st.sum.max_chain <= 12, "{st:?}");
+    assert!(st.sum.grows > 0);
+    for i in 0..20_000 {
+        assert!(t.get(obj(i), 1, &t.env().read_lock()).is_some());
+    }
+    assert_eq!(t.free_all(1, Retire::DtorNow(None)), 20_000);
+    assert!(t.env().take_resize_request(), "shrink asked of the worker");
+    t.run_deferred_resizes(GFP_KERNEL);
+    let st = t.stats();
+    assert_eq!((st.sum.count, st.sum.buckets), (0, 64), "{st:?}");
+    assert!(st.sum.shrinks > 0);
+    t.env().barrier();
+    f.finish();
+}
+
+#[test]
+fn atomic_context_defers_big_resizes() {
+    let f = Fixture::new(1);
+    let t = &f.table;
+    let objs = same_shard_objs(1, 2000);
+    for &o in &objs {
+        t.get_or_alloc(o, 1, 8, GFP_ATOMIC, Mode::Alloc, no_ctor)
+            .unwrap();
+    }
+    // Up to 512 buckets the insert path resized itself; beyond, it asked the worker.
+    let st = t.stats();
+    assert_eq!(st.max_buckets, 512, "{st:?}");
+    assert!(t.env().take_resize_request());
+    t.run_deferred_resizes(GFP_KERNEL);
+    assert_eq!(t.stats().max_buckets, 2048);
+    for &o in &objs {
+        assert!(t.get(o, 1, &t.env().read_lock()).is_some());
+    }
+    f.finish();
+}
+
+#[test]
+fn failed_bucket_allocation_defers_the_resize() {
+    let f = Fixture::new(1);
+    let t = &f.table;
+    let gfp = Gfp {
+        fail_table: true,
+        ..GFP_KERNEL
+    };
+    let objs = same_shard_objs(1, 100);
+    for &o in &objs {
+        t.get_or_alloc(o, 1, 8, gfp, Mode::Alloc, no_ctor).unwrap();
+    }
+    assert_eq!(t.stats().max_buckets, 1, "could not grow");
+    assert!(t.env().take_resize_request());
+    t.run_deferred_resizes(GFP_KERNEL);
+    assert_eq!(t.stats().max_buckets, 128);
+    f.finish();
+}
+
+#[test]
+fn teardown_reports_and_frees_leftovers() {
+    let f = Fixture::new(16);
+    let t = &f.table;
+    for i in 0..10 {
+        t.get_or_alloc(obj(i), 0x55, 24, GFP_KERNEL, Mode::Alloc, no_ctor)
+            .unwrap();
+    }
+    let mut seen = Vec::new();
+    t.teardown(|o, id, size| seen.push((o, id, size)));
+    seen.sort();
+    assert_eq!(
+        seen,
+        (0..10).map(|i| (obj(i), 0x55, 24)).collect::<Vec<_>>()
+    );
+    assert_eq!(t.len(), 0);
+    assert!(
+        t.get(obj(1), 0x55, &t.env().read_lock()).is_none(),
+        "no buckets: miss"
+    );
+    f.finish();
+}
+
+#[test]
+fn hash_spreads_aligned_pointers_over_shards_and_buckets() {
+    let f = Fixture::new(16);
+    let t = &f.table;
+    let n = 200_000;
+    for i in 0..n {
+        t.get_or_alloc(obj(i), (i % 4) + 1, 0, GFP_KERNEL, Mode::Alloc, no_ctor)
+            .unwrap();
+    }
+    let st = t.stats();
+    // Poisson with mean <= 1 over ~2^18 buckets: the longest chain is about 9.
+    assert!(st.sum.max_chain <= 12, "{st:?}");
+    // All shards grew alike.
+    assert_eq!(st.min_buckets, st.max_buckets, "{st:?}");
+    let mut per_shard = [0usize; 64];
+    for i in 0..n {
+        per_shard[(hash(obj(i), (i % 4) + 1) >> 58) as usize] += 1;
+    }
+    let mean = n / 64;
+    assert!(
+        per_shard.iter().all(|&c| c.abs_diff(mean) < mean / 10),
+        "{per_shard:?}"
+    );
+    f.finish();
+}
+
+#[test]
+fn resize_policy() {
+    assert_eq!(wanted_buckets(17, 16, 16), Some(32));
+    assert_eq!(wanted_buckets(16, 16, 16), None);
+    assert_eq!(wanted_buckets(1000, 16, 16), Some(1024));
+    assert_eq!(wanted_buckets(0, 1024, 16), Some(16));
+    assert_eq!(wanted_buckets(127, 1024, 16), Some(256));
+    assert_eq!(wanted_buckets(128, 1024, 16), None);
+    assert_eq!(wanted_buckets(0, 16, 16), None);
+    assert_eq!(wanted_buckets(usize::MAX, 1 << 24, 16), None, "capped");
+}
+
+#[test]
+fn type_registration_rules() {
+    let a = TypeInfo {
+        name: b"a::Foo",
+        size: 8,
+        align: 8,
+    };
+    let b = TypeInfo {
+        name: b"b::Bar",
+        size: 8,
+        align: 8,
+    };
+    let a2 = TypeInfo {
+        name: b"a::Foo",
+        size: 16,
+        align: 8,
+    };
+    assert_eq!(check_type(None, &a), Ok(()));
+    assert_eq!(check_type(Some(&a), &a), Ok(()));
+    assert_eq!(check_type(Some(&a), &b), Err(TypeError::Conflict));
+    assert_eq!(check_type(Some(&a), &a2), Err(TypeError::Conflict));
+    let over = TypeInfo {
+        name: b"x",
+        size: 32,
+        align: 32,
+    };
+    assert_eq!(check_type(None, &over), Err(TypeError::BadAlign));
+    let odd = TypeInfo {
+        name: b"x",
+        size: 3,
+        align: 3,
+    };
+    assert_eq!(check_type(None, &odd), Err(TypeError::BadAlign));
+    let zst = TypeInfo {
+        name: b"()",
+        size: 0,
+        align: 1,
+    };
+    assert_eq!(check_type(None, &zst), Ok(()));
+}

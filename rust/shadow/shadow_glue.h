@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The private interface between shadow_glue.c and the Rust side of
+ * rust_klp_shadow.ko (ffi.rs declares the same functions in its `glue`
+ * module).  Not for users: they include rust_klp_shadow.h.
+ */
+#ifndef _RUST_KLP_SHADOW_GLUE_H
+#define _RUST_KLP_SHADOW_GLUE_H
+
+#include <linux/seq_file.h>
+#include <linux/spinlock.h>
+#include <linux/types.h>
+
+#include "rust_klp_shadow.h"
+
+/* Defined in Rust (ffi.rs). */
+void *rks_get_rcu(void *obj, unsigned long id);
+void rks_resize_work(void);
+int rks_show_ids(struct seq_file *m);
+int rks_show_stats(struct seq_file *m);
+
+/* Defined in shadow_glue.c, called from Rust. */
+void rks_lock_init(spinlock_t *lock);
+unsigned long rks_lock(spinlock_t *lock);
+void rks_unlock(spinlock_t *lock, unsigned long flags);
+void *rks_kzalloc(size_t size, gfp_t gfp);
+void *rks_table_alloc(size_t size, gfp_t gfp);
+size_t rks_alloc_size(size_t size, bool *aligned);
+size_t rks_kmalloc_max(void);
+bool rks_gfp_can_block(gfp_t gfp);
+void rks_schedule_resize(void);
+void rks_cancel_resize(void);
+void rks_warn_duplicate(void *obj, unsigned long id);
+void rks_err_ctor(void *obj, unsigned long id, int err);
+void rks_err_too_large(void *obj, unsigned long id, size_t size, size_t max);
+void rks_err_type_align(unsigned long id, const struct rust_klp_shadow_type *t);
+void rks_err_type_conflict(unsigned long id,
+			   const struct rust_klp_shadow_type *old,
+			   const struct rust_klp_shadow_type *new);
+void rks_warn_type_unknown(unsigned long id, const struct rust_klp_shadow_type *t);
+void rks_warn_type_leftovers(unsigned long id, const struct rust_klp_shadow_type *t,
+			     unsigned long count);
+void rks_types_lock(void);
+void rks_types_unlock(void);
+void rks_seq_id(struct seq_file *m, unsigned long id, unsigned long count,
+		unsigned long bytes, const char *name);
+void rks_seq_total(struct seq_file *m, unsigned long count, unsigned long bytes);
+void rks_seq_stat(struct seq_file *m, const char *name, unsigned long value);
+void rks_debugfs_init(void);
+void rks_debugfs_exit(void);
+
+#endif /* _RUST_KLP_SHADOW_GLUE_H */

@@ -1,0 +1,147 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# The mac80211 ps_lock race (CVE-2014-2706) in samples/ps_lock/sta_model.ko,
+# and its three Rust livepatches (one per use case of shadow-vars.rst), all
+# under live traffic.  Every verdict comes from the model's debugfs counters
+# (frames stranded in a sleep buffer of an awake station, frames delivered
+# out of order), livepatch sysfs and the rust_klp_shadow table's debugfs.
+#
+# PERIOD (seconds, default 10): how long traffic runs per measurement.
+# CYCLES (default 20): enable/disable/rmmod cycles per patch.
+. "$(dirname "$0")/functions.sh"
+
+PERIOD=${PERIOD:-10}
+CYCLES=${CYCLES:-20}
+STA=/sys/kernel/debug/sta_model
+PS_LOCK=0x5053
+PATCHED=0x5054
+FIXES=(rust_ps_lock_fix1 rust_ps_lock_fix2 rust_ps_lock_fix3)
+
+sta_stat() { awk -v n="$1" '$1 == n { print $2 }' $STA/stats; }
+set_run() { echo "$1" >/sys/module/sta_model/parameters/run; }
+reset() { echo 1 >$STA/reset; }
+
+# older_stations_gone - wait until every station that existed before now
+# was replaced (the model replaces the oldest every replace_interval_ms)
+older_stations_gone() {
+	local n ms
+	n=$(cat /sys/module/sta_model/parameters/nr_stations)
+	ms=$(cat /sys/module/sta_model/parameters/replace_interval_ms)
+	local target=$(($(sta_stat stations_allocated_total) + n))
+	loop_until "[ \$(sta_stat stations_allocated_total) -ge $target ]" || {
+		ktap_print_msg "stations were not replaced (every ${ms} ms expected)"
+		return 1
+	}
+}
+
+# measure(what) - reset, run traffic for PERIOD, expect nothing stranded
+measure_clean() {
+	reset
+	sleep "$PERIOD"
+	local s o f
+	s=$(sta_stat stranded) o=$(sta_stat order_violations) f=$(sta_stat frames)
+	ktap_print_msg "$1: $f frames, $(sta_stat buffered) buffered, $s stranded, $o out of order in ${PERIOD}s"
+	[ "$f" -gt 0 ] || { ktap_print_msg "no traffic"; return 1; }
+	[ "$s" = 0 ] && [ "$o" = 0 ]
+}
+
+# locks_match_stations(fix) - with traffic paused, one ps_lock per station
+# (and for fix3 one PATCHED flag per station allocated since the patch)
+locks_match_stations() {
+	local fix=$1 alive locks flags ok=0
+	set_run 0
+	sleep 1
+	alive=$(sta_stat stations_alive)
+	locks=$(shadow_count $PS_LOCK)
+	expect_eq "ps_lock variables vs live stations" "$alive" "$locks" || ok=1
+	if [ "$fix" = rust_ps_lock_fix3 ]; then
+		# Every station was replaced since the patch (older_stations_gone).
+		flags=$(shadow_count $PATCHED)
+		expect_eq "PATCHED flags vs live stations" "$alive" "$flags" || ok=1
+	fi
+	set_run 1
+	return $ok
+}
+
+# remove(fix) - disable and rmmod under traffic: every variable freed
+remove_fix() {
+	disable_lp "$1" || return 1
+	unload_mod "$1" || return 1
+	expect_eq "ps_lock variables after removal" 0 "$(shadow_count $PS_LOCK)" &&
+		expect_eq "PATCHED flags after removal" 0 "$(shadow_count $PATCHED)"
+}
+
+# unpatched - the race is real: frames are stranded
+unpatched_strands() {
+	reset
+	sleep "$PERIOD"
+	local s=$(sta_stat stranded) o=$(sta_stat order_violations) f=$(sta_stat frames)
+	ktap_print_msg "unpatched: $f frames, $s stranded, $o out of order in ${PERIOD}s"
+	[ "$s" -gt 0 ]
+}
+
+fix_closes_race() {
+	local fix=$1
+	load_lp "$fix" || return 1
+	# fix1 covers only stations it allocated; fix2/fix3 cover all at once,
+	# but measure all three the same way, after the older stations left.
+	older_stations_gone || return 1
+	measure_clean "$fix" || return 1
+	locks_match_stations "$fix" || return 1
+	remove_fix "$fix"
+}
+
+replace_keeps_variables() {
+	load_lp rust_ps_lock_fix1 || return 1
+	older_stations_gone || return 1
+	reset
+	local before=$(shadow_count $PS_LOCK)
+	load_lp rust_ps_lock_fix2 || return 1
+	# fix1 was replaced: gone from sysfs, its variables kept by fix2.
+	[ ! -e $KLP_SYSFS_DIR/rust_ps_lock_fix1 ] || {
+		ktap_print_msg "fix1 still listed after fix2 replaced it"
+		return 1
+	}
+	local after=$(shadow_count $PS_LOCK)
+	ktap_print_msg "ps_lock variables: $before before the replace, $after after"
+	[ "$after" -gt 0 ] || return 1
+	unload_mod rust_ps_lock_fix1 || return 1
+	sleep "$PERIOD"
+	local s=$(sta_stat stranded) o=$(sta_stat order_violations)
+	ktap_print_msg "across the replace: $(sta_stat frames) frames, $s stranded, $o out of order"
+	[ "$s" = 0 ] && [ "$o" = 0 ] || return 1
+	locks_match_stations rust_ps_lock_fix2 || return 1
+	remove_fix rust_ps_lock_fix2
+}
+
+cycles() {
+	local fix=$1 i
+	for i in $(seq "$CYCLES"); do
+		load_lp "$fix" && disable_lp "$fix" && unload_mod "$fix" || {
+			ktap_print_msg "$fix: cycle $i failed"
+			return 1
+		}
+	done
+	expect_eq "ps_lock variables after $CYCLES cycles" 0 "$(shadow_count $PS_LOCK)"
+}
+
+ktap_print_header
+ktap_set_plan $((2 + 2 * ${#FIXES[@]} + 2))
+
+if ! load_mod rust_klp_shadow || ! load_mod sta_model; then
+	ktap_exit_fail_msg "cannot load rust_klp_shadow and sta_model"
+fi
+check "sta_model: unpatched, frames are stranded (the race is real)" unpatched_strands
+for fix in "${FIXES[@]}"; do
+	check "$fix: transition, 0 stranded, a ps_lock per station, all freed on removal" \
+		fix_closes_race "$fix"
+done
+check "rust_ps_lock_fix2 atomically replaces fix1: variables kept, 0 stranded" \
+	replace_keeps_variables
+for fix in "${FIXES[@]}"; do
+	check "$fix: $CYCLES enable/disable/rmmod cycles under traffic" cycles "$fix"
+done
+check "sta_model unloads while traffic runs" unload_mod sta_model
+check "rust_klp_shadow unloads, no variable left" unload_mod rust_klp_shadow
+ktap_finished
