@@ -33,23 +33,29 @@
 //! `Documentation/livepatch/shadow-vars.rst`):
 //!
 //! ```ignore
-//! use kernel::{bindings, c_str, ffi::c_int, prelude::*, types::Opaque};
+//! use kernel::{c_str, prelude::*};
 //!
 //! #[path = "../../rust/livepatch/mod.rs"]
 //! pub mod klp;
 //! use klp::{shadow, Livepatch, Object, RcuGuard, ShadowKey, SpinLockBh};
+//!
+//! /// `struct sta_info`: opaque, only its address is used.
+//! #[repr(C)]
+//! pub struct StaInfo {
+//!     _opaque: [u8; 0],
+//! }
 //!
 //! /// The lock the original `struct sta_info` lacks.
 //! static PS_LOCK: ShadowKey<SpinLockBh<()>> = ShadowKey::new(1);
 //!
 //! klp::replacement! {
 //!     /// `ieee80211_sta_ps_deliver_wakeup()`, now serialised by the shadow `ps_lock`.
-//!     fn deliver_wakeup(sta: &Opaque<bindings::sta_info>) = "ieee80211_sta_ps_deliver_wakeup" {
+//!     // SAFETY: `void ieee80211_sta_ps_deliver_wakeup(struct sta_info *sta)`.
+//!     unsafe fn deliver_wakeup(sta: *mut StaInfo) = "ieee80211_sta_ps_deliver_wakeup" {
 //!         let rcu = RcuGuard::new();
-//!         if let Ok(lock) = PS_LOCK.get_or_alloc(sta, klp::new_spinlock_bh!(()), GFP_ATOMIC, &rcu) {
-//!             let _guard = lock.lock();
-//!             // ... the original body ...
-//!         }
+//!         let lock = PS_LOCK.get_or_alloc(sta, klp::new_spinlock_bh!(()), GFP_ATOMIC, &rcu);
+//!         let _guard = lock.as_ref().ok().map(|lock| lock.lock());
+//!         // ... the original body ...
 //!     }
 //! }
 //!
@@ -61,7 +67,9 @@
 //!     const OBJECTS: &'static [Object] = &[Object::module(c_str!("mac80211"), &[deliver_wakeup])];
 //!
 //!     fn init(_module: &'static ThisModule) -> Result<Self> {
-//!         Ok(PsLockFix { _ps_lock: PS_LOCK.register()? })
+//!         Ok(PsLockFix {
+//!             _ps_lock: PS_LOCK.register()?,
+//!         })
 //!     }
 //! }
 //!

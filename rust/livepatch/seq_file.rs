@@ -26,7 +26,8 @@ use kernel::{bindings, c_str, types::Opaque};
 ///
 /// klp::replacement! {
 ///     /// `/proc/version`, patched.
-///     fn version_proc_show(m: &SeqFile, _v: *mut c_void) -> c_int = "version_proc_show" {
+///     // SAFETY: `static int version_proc_show(struct seq_file *m, void *v)`; `m` is not NULL.
+///     unsafe fn version_proc_show(m: &SeqFile, _v: *mut c_void) -> c_int = "version_proc_show" {
 ///         klp::seq_print!(m, "Linux, patched {}\n", 1);
 ///         0
 ///     }

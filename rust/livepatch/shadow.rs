@@ -134,7 +134,9 @@ impl<P: ?Sized> Parent for &mut P {
 /// alignment) and refuses a different one with `EINVAL` at registration. The path is made
 /// crate-relative (`crate::PsLock`, not `livepatch_fix1::PsLock`), so two livepatch modules (e.g.
 /// a cumulative patch replacing an older one) share an id when they declare the type at the same
-/// path, typically from a shared source file.
+/// path, typically from a shared source file. C code that uses the id through the table's
+/// untyped functions (`rust_klp_shadow_alloc()`, ...) is outside these guarantees: give Rust and C
+/// users different ids.
 ///
 /// [`SpinLockBh`]: super::SpinLockBh
 ///
@@ -498,6 +500,7 @@ impl<T: Send + Sync> ShadowKey<T> {
 ///     }
 /// }
 /// ```
+#[must_use = "the id is unregistered when the registration is dropped"]
 pub struct Registration<T: Send + Sync + 'static> {
     key: &'static ShadowKey<T>,
     desc: KBox<TypeDesc>,

@@ -393,9 +393,13 @@ impl Shard {
         new_shard!()
     }
 
-    /// Initialises the lock and allocates `min` (a power of two) buckets.
-    pub(crate) fn init(&self, min: usize, gfp: Gfp) -> Result<(), AllocFail> {
+    /// Initialises the lock; before anything else.
+    pub(crate) fn init_lock(&self) {
         self.lock.init();
+    }
+
+    /// Gives the shard its first `min` (a power of two) buckets.
+    pub(crate) fn init_buckets(&self, min: usize, gfp: Gfp) -> Result<(), AllocFail> {
         let new = NewBuckets::new(min, gfp).ok_or(AllocFail::NoMem)?;
         let _guard = self.lock.lock();
         self.min.store(min, Ordering::Relaxed);

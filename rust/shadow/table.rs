@@ -170,10 +170,14 @@ impl Table {
         }
     }
 
-    /// Initialises the locks and gives each shard `min` (a power of two) buckets.
+    /// Initialises the locks and gives each shard `min` (a power of two) buckets. On error the
+    /// table is still safe to tear down.
     pub(crate) fn init(&self, min: usize, gfp: Gfp) -> Result<(), AllocError> {
         for s in &self.shards {
-            s.init(min, gfp).map_err(|_| AllocError::NoMem)?;
+            s.init_lock();
+        }
+        for s in &self.shards {
+            s.init_buckets(min, gfp).map_err(|_| AllocError::NoMem)?;
         }
         Ok(())
     }

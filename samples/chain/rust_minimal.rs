@@ -39,6 +39,9 @@ impl kernel::Module for RustMinimal {
 
 impl Drop for RustMinimal {
     fn drop(&mut self) {
-        pr_info!("Rust module unloaded, sum {}\n", self.numbers.iter().sum::<u32>());
+        pr_info!(
+            "Rust module unloaded, sum {}\n",
+            self.numbers.iter().sum::<u32>()
+        );
     }
 }

@@ -10,8 +10,8 @@
 //! `Documentation/livepatch/shadow-vars.rst` for where it is allocated and freed.
 
 use crate::klp::{new_spinlock_bh, shadow::Registration, RcuGuard, ShadowKey, SpinLockBh};
-use crate::sta::{self, Frame, Sta};
-use kernel::{init::PinInit, prelude::*};
+use crate::sta::{self, Frame, OwnedSta, Sta};
+use kernel::{bindings::gfp_t, init::PinInit, prelude::*};
 
 /// The type of the shadow `ps_lock`: a spinlock taken with `spin_lock_bh()`, guarding nothing
 /// of its own (it orders the station's flags and queues, which live in C).
@@ -31,6 +31,25 @@ pub fn register() -> Result<Registration<PsLock>> {
 /// An initialiser of a new, unlocked `ps_lock` (`spin_lock_init()`).
 pub fn new_ps_lock() -> impl PinInit<PsLock> {
     new_spinlock_bh!((), "ps_lock")
+}
+
+/// The patched `sta_info_alloc()` of "matching parent's lifecycle": a new station gets its
+/// `ps_lock` before TX or wakeup can see it. `None` if either allocation fails.
+pub fn sta_alloc_with_lock(gfp: gfp_t) -> Option<OwnedSta> {
+    let sta = OwnedSta::new(gfp)?;
+    if let Err(e) = PS_LOCK.alloc(sta.sta(), new_ps_lock(), crate::klp::ffi::gfp_flags(gfp)) {
+        pr_err!("no ps_lock for a new station: {:?}\n", e);
+        sta.destroy();
+        return None;
+    }
+    Some(sta)
+}
+
+/// The patched `sta_info_free()`: the station's `ps_lock`, if it has one, goes with it.
+pub fn sta_free_with_lock(sta: OwnedSta) {
+    // Freeing a variable that does not exist (a station from before the patch) is a no-op.
+    let _ = PS_LOCK.free(sta.sta());
+    sta.destroy();
 }
 
 /// The fixed `ieee80211_tx_h_unicast_ps_buf()`: buffer a frame only under `ps_lock`, after

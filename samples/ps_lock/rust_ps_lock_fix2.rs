@@ -48,16 +48,8 @@ klp::replacement! {
     unsafe fn fix2_sta_info_alloc(gfp: gfp_t) -> *mut RawSta =
         "sta_info_alloc", prototype = sta::bindings::sta_info_alloc
     {
-        let Some(sta) = OwnedSta::new(gfp) else {
-            return core::ptr::null_mut();
-        };
-        let flags = klp::ffi::gfp_flags(gfp);
-        if let Err(e) = PS_LOCK.alloc(sta.sta(), ps_lock::new_ps_lock(), flags) {
-            pr_err!("no ps_lock for a new station: {:?}\n", e);
-            sta.destroy();
-            return core::ptr::null_mut();
-        }
-        sta.into_raw()
+        // Patch: the lock is born with its station, before TX or wakeup can see it.
+        ps_lock::sta_alloc_with_lock(gfp).map_or(core::ptr::null_mut(), OwnedSta::into_raw)
     }
 }
 
@@ -68,8 +60,7 @@ klp::replacement! {
     unsafe fn fix2_sta_info_free(sta: OwnedSta) =
         "sta_info_free", prototype = sta::bindings::sta_info_free
     {
-        let _ = PS_LOCK.free(sta.sta());
-        sta.destroy();
+        ps_lock::sta_free_with_lock(sta);
     }
 }
 

@@ -47,7 +47,9 @@ fn find_lock<'r>(sta: &Sta, rcu: &'r klp::RcuGuard) -> Option<&'r PsLock> {
         PS_LOCK.get(sta, rcu)
     } else {
         // Patch: a station from before the patch: attach its lock on first use.
-        PS_LOCK.get_or_alloc(sta, ps_lock::new_ps_lock(), GFP_ATOMIC, rcu).ok()
+        PS_LOCK
+            .get_or_alloc(sta, ps_lock::new_ps_lock(), GFP_ATOMIC, rcu)
+            .ok()
     }
 }
 
@@ -57,17 +59,13 @@ klp::replacement! {
     unsafe fn fix3_sta_info_alloc(gfp: gfp_t) -> *mut RawSta =
         "sta_info_alloc", prototype = sta::bindings::sta_info_alloc
     {
-        let Some(sta) = OwnedSta::new(gfp) else {
+        let Some(sta) = ps_lock::sta_alloc_with_lock(gfp) else {
             return core::ptr::null_mut();
         };
-        let flags = klp::ffi::gfp_flags(gfp);
-        let attached = PS_LOCK
-            .alloc(sta.sta(), ps_lock::new_ps_lock(), flags)
-            .and_then(|()| PATCHED.alloc(sta.sta(), shadow::value(()), flags));
-        if let Err(e) = attached {
-            pr_err!("cannot attach ps_lock and flag to a new station: {:?}\n", e);
-            let _ = PS_LOCK.free(sta.sta());
-            sta.destroy();
+        // Patch: the flag says "allocated by patched code, has its ps_lock".
+        if let Err(e) = PATCHED.alloc(sta.sta(), shadow::value(()), klp::ffi::gfp_flags(gfp)) {
+            pr_err!("cannot flag a new station: {:?}\n", e);
+            ps_lock::sta_free_with_lock(sta);
             return core::ptr::null_mut();
         }
         sta.into_raw()
@@ -82,8 +80,7 @@ klp::replacement! {
         "sta_info_free", prototype = sta::bindings::sta_info_free
     {
         let _ = PATCHED.free(sta.sta());
-        let _ = PS_LOCK.free(sta.sta());
-        sta.destroy();
+        ps_lock::sta_free_with_lock(sta);
     }
 }
 

@@ -31,11 +31,21 @@ splats_since() {
 ktap_print_header
 ktap_set_plan $((${#tests[@]} + 2))
 
-# The boot itself must be clean, or nothing after it can be trusted.
-splat=$(dmesg | grep -E "$SPLAT_RE")
-if [ -n "$splat" ]; then
-	echo "$splat" | sed 's/^/# boot: /'
+# The boot itself must be clean.  A report before user space started cannot
+# come from our modules (none is loaded yet): it is shown and the check is
+# skipped, not failed; the tests still run with kasan_multi_shot, so their own
+# reports are not hidden.  (Seen under TCG: a KASAN wild-memory-access in
+# do_raw_spin_lock from handle_edge_irq during identify_cpu, in some boots.)
+# A report after init started fails.
+boot_log=$(dmesg)
+early=$(echo "$boot_log" | awk '/Run .* as init process/ { exit } { print }' | grep -E "$SPLAT_RE")
+late=$(echo "$boot_log" | awk 'p; /Run .* as init process/ { p = 1 }' | grep -E "$SPLAT_RE")
+if [ -n "$late" ]; then
+	echo "$late" | sed 's/^/# boot: /'
 	ktap_test_fail "boot log clean"
+elif [ -n "$early" ]; then
+	echo "$early" | sed 's/^/# early boot, before any module: /'
+	ktap_test_skip "boot log clean (a kernel report before user space started)"
 else
 	ktap_test_pass "boot log clean"
 fi

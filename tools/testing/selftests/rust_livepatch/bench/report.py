@@ -36,6 +36,7 @@ SERIES = [
     (("cpus_mixed", "write"), "mixed: writers, alloc+free"),
 ]
 LABEL = dict(SERIES)
+MEM_RESOLUTION = 1 << 20
 
 
 def target_for(test, role, live):
@@ -50,7 +51,7 @@ def target_for(test, role, live):
 
 
 def parse(path):
-    info, rows, mems, fills, done = {}, [], [], [], None
+    info, rows, mems, fills, done, tstats = {}, [], [], [], None, {}
     with open(path) as f:
         for line in f:
             kind, *kv = line.split()
@@ -68,9 +69,11 @@ def parse(path):
                 mems.append(d)
             elif kind == "fill":
                 fills.append(d)
+            elif kind == "tablestats":
+                tstats[d["live"]] = d
             elif kind == "done":
                 done = d.get("status")
-    return info, rows, mems, fills, done
+    return info, rows, mems, fills, done, tstats
 
 
 def summarize(values):
@@ -89,7 +92,7 @@ def aggregate(rows):
     errors = 0
     for r in rows:
         errors += r["errors"]
-        if r.get("chunk_ops"):
+        if r.get("chunk_ops") and r.get("chunk_ns_med"):
             v = r["chunk_ns_med"] / r["chunk_ops"]
         elif r["ops"]:
             v = r["ns"] / r["ops"]
@@ -116,7 +119,7 @@ def fmt_live(n):
 
 def main():
     results, meta_path, out = sys.argv[1:4]
-    info, rows, mems, fills, done = parse(results)
+    info, rows, mems, fills, done, tstats = parse(results)
     with open(meta_path) as f:
         meta = json.load(f)
     if not rows:
@@ -131,6 +134,8 @@ def main():
             if not c or not r:
                 continue
             sc, sr = summarize(list(c.values())), summarize(list(r.values()))
+            if not sc["median"] or not all(c.values()):
+                continue
             paired = [r[k] / c[k] for k in r if k in c and c[k] > 0]
             ratio = sr["median"] / sc["median"]
             tgt = target_for(test, role, live)
@@ -168,10 +173,16 @@ def main():
             "c_pages_per_var": c["pages_bytes"] / live,
             "rust_pages_per_var": r["pages_bytes"] / live,
             "c_model_per_var": c["model_bytes"] / live,
-            "ratio": r["slab_bytes"] / c["slab_bytes"] if c["slab_bytes"] > 0 else None,
+            # Our bucket arrays: a pointer per bucket (the table's debugfs).
+            "rust_buckets": tstats.get(live, {}).get("buckets"),
+            "rust_max_chain": tstats.get(live, {}).get("max_chain"),
+            # Slab grows by whole slabs and frees lazily: a delta under
+            # MEM_RESOLUTION is noise, not a measurement.
+            "resolved": min(c["slab_bytes"], r["slab_bytes"]) >= MEM_RESOLUTION,
             "target": 1.0,
         })
         m = memory[-1]
+        m["ratio"] = r["slab_bytes"] / c["slab_bytes"] if m["resolved"] else None
         m["met"] = None if m["ratio"] is None else m["ratio"] <= 1.0
     fill = [{"live": f["live"], "impl": f["impl"], "ns_per_alloc": f["ns"] / max(f["ops"], 1)}
             for f in fills]
@@ -238,7 +249,9 @@ def mem_rows(doc):
     for m in doc["memory"]:
         yield [fmt_live(m["live"]), f'{m["c_slab_per_var"]:.0f}', f'{m["c_model_per_var"]:.0f}',
                f'{m["rust_slab_per_var"]:.0f}', f'{m["c_pages_per_var"]:.0f}',
-               f'{m["rust_pages_per_var"]:.0f}', fmt_ratio(m["ratio"]), "<= 1.0", fmt_met(m["met"])]
+               f'{m["rust_pages_per_var"]:.0f}',
+               fmt_ratio(m["ratio"]) if m["resolved"] else "(below resolution)",
+               "<= 1.0", fmt_met(m["met"])]
 
 
 OPS_HDR = ["live", "operation", "C klp_shadow (min..max)", "ours (min..max)",

@@ -22,11 +22,11 @@
  * on one CPU (a kthread bound to the first online CPU) and, for "cpus_read"
  * (every CPU does get_hit), "cpus_write" (every CPU does alloc_free on
  * objects of its own) and "cpus_mixed" (even CPUs read, odd CPUs write), on
- * every online CPU at once.  A sample runs for "sample_ms" (or MAX_CHUNKS
- * chunks) and reports the operations done and the nanoseconds taken
- * (local_clock()), and the median duration of its chunks (CHUNK_GET gets or
- * CHUNK_ALLOC alloc+free pairs, timed together): the clock is never read
- * around a single operation.  The chunk median is what scripts/bench reports;
+ * every online CPU at once.  A sample runs for "sample_ms" (and at least
+ * MIN_CHUNKS, at most MAX_CHUNKS chunks) and reports the operations done, the
+ * nanoseconds taken (the TSC, see bench_clock()) and the median duration of
+ * its chunks (CHUNK_GET gets or CHUNK_ALLOC alloc+free pairs, timed
+ * together): the clock is never read around a single operation.  The chunk median is what scripts/bench reports;
  * it discards the chunks during which the host took the vCPU away, which
  * under TCG on a busy host is most of the noise.
  *
@@ -61,7 +61,6 @@
 
 #include <linux/cpumask.h>
 #include <linux/debugfs.h>
-#include <linux/delay.h>
 #include <linux/kthread.h>
 #include <linux/livepatch.h>
 #include <linux/mm.h>
@@ -69,12 +68,14 @@
 #include <linux/module.h>
 #include <linux/prandom.h>
 #include <linux/rcupdate.h>
-#include <linux/sched/clock.h>
 #include <linux/slab.h>
 #include <linux/sort.h>
 #include <linux/utsname.h>
 #include <linux/vmalloc.h>
 #include <linux/vmstat.h>
+#ifdef CONFIG_X86
+#include <asm/tsc.h>
+#endif
 
 #include "../../../../../rust/shadow/rust_klp_shadow.h"
 
@@ -89,7 +90,11 @@
 /* Operations between two clock reads, per test. */
 #define CHUNK_GET	128
 #define CHUNK_ALLOC	16
-/* Chunk durations kept per sample; a sample ends when they are all used. */
+/*
+ * A sample has at least MIN_CHUNKS chunks, so that its median chunk is not
+ * one the host stalled, and at most MAX_CHUNKS.
+ */
+#define MIN_CHUNKS	16
 #define MAX_CHUNKS	4096
 
 static unsigned long live[8] = { 100, 10000, 1000000 };
@@ -97,9 +102,9 @@ static int nr_live = 3;
 module_param_array(live, ulong, &nr_live, 0444);
 MODULE_PARM_DESC(live, "numbers of live variables to measure at (default 100,10000,1000000)");
 
-static unsigned int reps = 5;
+static unsigned int reps = 7;
 module_param(reps, uint, 0444);
-MODULE_PARM_DESC(reps, "samples of every configuration (default 5)");
+MODULE_PARM_DESC(reps, "samples of every configuration (default 7)");
 
 static unsigned int nids = 4;
 module_param(nids, uint, 0444);
@@ -116,6 +121,33 @@ MODULE_PARM_DESC(tests, "comma-separated tests to run (default: all)");
 static unsigned int seed = 1;
 module_param(seed, uint, 0444);
 MODULE_PARM_DESC(seed, "seed of the object sizes and access streams");
+
+/*
+ * The clock: the TSC where there is one.  local_clock() is not usable for
+ * short intervals under TCG: when the guest's clocksource watchdog marks the
+ * TSC unstable (it does on a busy host), local_clock() is clamped to the tick
+ * and returns the same value for up to a jiffy.  Under TCG the guest's TSC
+ * is the host's (invariant) TSC, so it stays right whatever the watchdog says.
+ */
+static bool use_tsc;
+
+static u64 bench_clock(void)
+{
+#ifdef CONFIG_X86
+	if (use_tsc)
+		return rdtsc_ordered();
+#endif
+	return ktime_get_ns();
+}
+
+static u64 bench_ns(u64 delta)
+{
+#ifdef CONFIG_X86
+	if (use_tsc)
+		return mul_u64_u32_div(delta, USEC_PER_SEC, tsc_khz);
+#endif
+	return delta;
+}
 
 /* Data size of the variables of each id: a flag, a pointer, a lock, a struct. */
 static const size_t id_size[MAX_IDS] = { 4, 8, 16, 64, 4, 8, 16, 64 };
@@ -313,7 +345,7 @@ static __always_inline void run_worker(const struct shadow_api *api,
 	u64 ops = 0, err = 0, t0, prev, now;
 	unsigned int n = 0;
 
-	t0 = prev = local_clock();
+	t0 = prev = bench_clock();
 	do {
 		switch (w->role) {
 		case ROLE_GET_HIT:
@@ -333,12 +365,12 @@ static __always_inline void run_worker(const struct shadow_api *api,
 			ops += CHUNK_ALLOC;
 			break;
 		}
-		now = local_clock();
-		w->chunk_ns[n++] = min_t(u64, now - prev, U32_MAX);
+		now = bench_clock();
+		w->chunk_ns[n++] = min_t(u64, bench_ns(now - prev), U32_MAX);
 		prev = now;
-	} while (now - t0 < w->run->dur_ns && n < MAX_CHUNKS);
+	} while ((bench_ns(now - t0) < w->run->dur_ns || n < MIN_CHUNKS) && n < MAX_CHUNKS);
 	w->ops = ops;
-	w->ns = now - t0;
+	w->ns = bench_ns(now - t0);
 	w->errors = err;
 	w->chunks = n;
 	w->chunk_ops = ops / n;
@@ -524,19 +556,19 @@ static noinline u64 fill_range(const struct shadow_api *api, struct bench_set *s
 			       unsigned long first, unsigned long step, u64 *errors)
 {
 	unsigned long i;
-	u64 t0 = local_clock(), t = 0;
+	u64 t0 = bench_clock(), t = 0;
 
 	for (i = first; i < set->nr; i += step) {
 		if (!api->alloc(set->objs[i], bench_id(i), bench_size(bench_id(i)),
 				GFP_KERNEL, NULL, NULL))
 			(*errors)++;
 		if (!(i & 1023)) {
-			t += local_clock() - t0;
+			t += bench_clock() - t0;
 			cond_resched();
-			t0 = local_clock();
+			t0 = bench_clock();
 		}
 	}
-	return t + local_clock() - t0;
+	return bench_ns(t + bench_clock() - t0);
 }
 
 /* Fills @api's table with the set's variables; one "fill" and one "mem" line. */
@@ -573,9 +605,9 @@ static void bench_free_all(struct bench_set *set, const struct shadow_api *api,
 	unsigned long id = bench_id(rep), freed = set->nr / nids + (rep % nids < set->nr % nids);
 	u64 t0, ns, errors = 0;
 
-	t0 = local_clock();
+	t0 = bench_clock();
 	api->free_all(id, NULL);
-	ns = local_clock() - t0;
+	ns = bench_ns(bench_clock() - t0);
 	/* Every variable of the id is gone. */
 	if (freed && api->get(set->objs[rep % nids], id))
 		errors++;
@@ -712,12 +744,15 @@ static int __init rust_klp_shadow_bench_init(void)
 	if (!out_buf)
 		return -ENOMEM;
 
+#ifdef CONFIG_X86
+	use_tsc = boot_cpu_has(X86_FEATURE_TSC) && tsc_khz;
+#endif
 	prandom_seed_state(&rnd, seed);
-	emit("info kernel=%s cpus=%u kasan=%d lockdep=%d kmemleak=%d preempt=%s hz=%d reps=%u nids=%u sample_ms=%u seed=%u\n",
+	emit("info kernel=%s cpus=%u kasan=%d lockdep=%d kmemleak=%d preempt=%s hz=%d clock=%s reps=%u nids=%u sample_ms=%u seed=%u\n",
 	     init_utsname()->release, num_online_cpus(), IS_ENABLED(CONFIG_KASAN),
 	     IS_ENABLED(CONFIG_PROVE_LOCKING), IS_ENABLED(CONFIG_DEBUG_KMEMLEAK),
 	     IS_ENABLED(CONFIG_PREEMPT) ? "full" : IS_ENABLED(CONFIG_PREEMPT_VOLUNTARY) ?
-	     "voluntary" : "none", HZ, reps, nids, sample_ms, seed);
+	     "voluntary" : "none", HZ, use_tsc ? "tsc" : "ktime", reps, nids, sample_ms, seed);
 	for (i = 0; i < nr_live && !ret; i++)
 		ret = bench_one(live[i], &rnd);
 	emit("done status=%d\n", ret);

@@ -86,7 +86,8 @@ impl Callbacks for Trace {
 struct TestRustApiPatch;
 
 impl klp::Livepatch for TestRustApiPatch {
-    const OBJECTS: &'static [Object] = &[Object::vmlinux(&[cmdline_proc_show]).callbacks::<Trace>()];
+    const OBJECTS: &'static [Object] =
+        &[Object::vmlinux(&[cmdline_proc_show]).callbacks::<Trace>()];
     const STATES: &'static [State] = &[State::new(0x7e57, 1)];
 
     fn init(_module: &'static ThisModule) -> Result<Self> {

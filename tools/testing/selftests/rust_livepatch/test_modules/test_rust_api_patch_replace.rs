@@ -38,8 +38,8 @@ klp::replacement! {
 struct Trace;
 
 impl Callbacks for Trace {
-    fn pre_patch(_obj: &PatchedObject) -> Result {
-        match _obj.prev_state_version(STATE_ID) {
+    fn pre_patch(obj: &PatchedObject) -> Result {
+        match obj.prev_state_version(STATE_ID) {
             Some(v) => pr_info!("pre_patch vmlinux, previous state version {}\n", v),
             None => pr_info!("pre_patch vmlinux, no previous state\n"),
         }
@@ -62,7 +62,8 @@ impl Callbacks for Trace {
 struct TestRustApiPatchReplace;
 
 impl klp::Livepatch for TestRustApiPatchReplace {
-    const OBJECTS: &'static [Object] = &[Object::vmlinux(&[cmdline_proc_show]).callbacks::<Trace>()];
+    const OBJECTS: &'static [Object] =
+        &[Object::vmlinux(&[cmdline_proc_show]).callbacks::<Trace>()];
     const REPLACE: bool = true;
     const STATES: &'static [State] = &[State::new(STATE_ID, 2)];
 
