@@ -139,7 +139,7 @@ struct sta_frame {
 
 /* A frame queue with its own lock, like struct sk_buff_head. */
 struct sta_queue {
-	spinlock_t lock;
+	spinlock_t lock;		/* protects @frames */
 	struct list_head frames;
 };
 
@@ -174,7 +174,9 @@ struct sta_info {
 
 /*
  * Counters, in debugfs one file each and all together in "stats".  At rest
- * (run=0 and 20 ms later) frames == sent + delivered + purged.
+ * (run=0 and 20 ms later) frames == sent + delivered + purged, exactly if
+ * the counters were reset at rest too (frames queued at a reset are counted
+ * when sent but were not counted when made).
  * @frames:	frames made by the TX threads
  * @sent:	frames sent directly (not through ps_tx_buf)
  * @buffered:	frames put into ps_tx_buf
@@ -574,6 +576,12 @@ static int sta_model_tx_thread(void *data)
 {
 	unsigned int ac = (unsigned long)data % IEEE80211_NUM_ACS;
 
+	/*
+	 * Lowest priority: under emulation the TX threads could otherwise
+	 * starve the shell of a test and the kworker that completes a
+	 * livepatch transition.
+	 */
+	set_user_nice(current, MAX_NICE);
 	while (!kthread_should_stop()) {
 		unsigned int us = min(READ_ONCE(tx_interval_us),
 				      TX_INTERVAL_MAX_US);

@@ -11,7 +11,9 @@
  * Both types are opaque: a livepatch only passes their pointers around.
  * Every helper below is exported (EXPORT_SYMBOL_GPL), is not meant to be
  * patched, and may be called from any context (process or softirq, with BH
- * or IRQs disabled, under any spinlock): none of them sleeps or allocates.
+ * or IRQs disabled, under any spinlock): none of them sleeps, the frame
+ * queues they lock use spin_lock_irqsave(), and only sta_model_sta_new()
+ * allocates (with the caller's @gfp).
  */
 #ifndef _SAMPLES_PS_LOCK_STA_MODEL_H
 #define _SAMPLES_PS_LOCK_STA_MODEL_H
@@ -42,7 +44,9 @@ struct sta_frame;	/* a frame queued to a station (an skb in mac80211) */
  *	rcu_read_lock(), BH and IRQs enabled.  Must not sleep: allocate with
  *	GFP_ATOMIC.  Runs concurrently with itself for the same @sta (other
  *	ACs) and with the softirq functions below (other CPUs, or this CPU
- *	interrupting it: hence spin_lock_bh).  Consumes @frame: hands it to
+ *	interrupting it: hence spin_lock_bh).  The caller holds a per-AC
+ *	mutex (a sleeping lock, no obstacle to spin_lock_bh; it only orders
+ *	TX threads sharing an AC).  Consumes @frame: hands it to
  *	exactly one of sta_model_buffer_frame() or sta_model_transmit().
  *	Model of ieee80211_tx_h_unicast_ps_buf() in net/mac80211/tx.c.
  *
@@ -95,9 +99,15 @@ void sta_ps_start(struct sta_info *sta);
  *	shadow variable attached after the first and freed before the second.
  *
  * The unpatched functions are exactly these calls without ps_lock.  With
- * the fix in place (transition complete, stations allocated before the
- * patch handled) the debugfs counters "stranded" and "order_violations"
- * stay at 0.
+ * the fix in place the debugfs counters "stranded" and "order_violations"
+ * stay at 0, once (1) /sys/kernel/livepatch/<patch>/transition reads 0
+ * (until then old and new code run side by side), (2) stations allocated
+ * before the patch are gone if the patch only locks stations that have a
+ * shadow ps_lock from sta_info_alloc() (one is replaced every
+ * replace_interval_ms, all within nr_stations * replace_interval_ms,
+ * 1.6 s by default), and (3) then /sys/kernel/debug/sta_model/reset was
+ * written: a frame stranded earlier is counted when it is finally
+ * delivered, up to 16 ms later.
  */
 
 /* True if WLAN_STA_PS_STA or WLAN_STA_PS_DRIVER is set (acquire). */

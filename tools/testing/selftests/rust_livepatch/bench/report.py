@@ -10,9 +10,10 @@ OUT_DIR/bench.json, bench.csv, bench.png and bench.rst (the numbers table for
 Documentation/livepatch/rust-klp-shadow-bench.rst) and prints the table.
 
 Every number is a median over the repetitions; the spread is min..max.  A
-ratio is ours/C of the medians; its range is that of the per-repetition
-ratios (both tables were measured back to back in each repetition, in
-alternating order), which is what to look at on a noisy host.  Exits 0 even
+ratio ours/C is the median of the per-repetition ratios, with their min..max:
+both tables are measured back to back in each repetition (in alternating
+order), so a repetition's ratio cancels the host's load of that moment, which
+the ratio of the two medians would not.  Exits 0 even
 when a target is missed: a benchmark reports, it does not judge; exit 1 means
 the results are unusable (errors reported by the module, missing lines).
 """
@@ -137,7 +138,7 @@ def main():
             if not sc["median"] or not all(c.values()):
                 continue
             paired = [r[k] / c[k] for k in r if k in c and c[k] > 0]
-            ratio = sr["median"] / sc["median"]
+            ratio = statistics.median(paired)
             tgt = target_for(test, role, live)
             row = {
                 "live": live, "test": test, "role": role, "label": label, "unit": "ns/op",
@@ -255,7 +256,7 @@ def mem_rows(doc):
 
 
 OPS_HDR = ["live", "operation", "C klp_shadow (min..max)", "ours (min..max)",
-           "ours/C (per-rep range)", "target", ""]
+           "ours/C (min..max)", "target", ""]
 MEM_HDR = ["live", "C slab B/var", "C kzalloc B/var", "ours slab B/var", "C pages B/var",
            "ours pages B/var", "ours/C slab", "target", ""]
 
@@ -279,7 +280,8 @@ def describe(doc):
 
 def render_text(doc):
     out = ["rust_klp_shadow vs klp_shadow: " + describe(doc), "",
-           "ns per operation, median over repetitions (min..max); all-CPU rows: per CPU", "",
+           "ns per operation, median over repetitions (min..max); all-CPU rows: per CPU;",
+           "ours/C: median of the per-repetition ratios (min..max)", "",
            text_table(OPS_HDR, ops_rows(doc)), ""]
     for fl in doc["flat"]:
         out.append(f'flat: ours {fl["test"]} at {fmt_live(fl["live_hi"])} / at {fmt_live(fl["live_lo"])}'

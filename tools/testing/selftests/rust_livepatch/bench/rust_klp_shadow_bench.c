@@ -26,9 +26,12 @@
  * MIN_CHUNKS, at most MAX_CHUNKS chunks) and reports the operations done, the
  * nanoseconds taken (the TSC, see bench_clock()) and the median duration of
  * its chunks (CHUNK_GET gets or CHUNK_ALLOC alloc+free pairs, timed
- * together): the clock is never read around a single operation.  The chunk median is what scripts/bench reports;
- * it discards the chunks during which the host took the vCPU away, which
- * under TCG on a busy host is most of the noise.
+ * together): the clock is never read around a single operation.  The
+ * chunk median is what scripts/bench reports: it discards the chunks during
+ * which the host took the vCPU away, which under TCG on a busy host is most
+ * of the noise.  On all CPUs, the workers start together (each on its CPU)
+ * and every worker keeps working until all have their sample, so no chunk is
+ * measured without the others' load.
  *
  * Memory: the slab bytes (NR_SLAB_{UN,}RECLAIMABLE_B, per-CPU deltas
  * included, which also counts kmalloc_large) and the pages taken from the
@@ -46,7 +49,7 @@
  *
  *   # insmod rust_klp_shadow_bench.ko live=100,10000 reps=5
  *   # cat /sys/kernel/debug/rust_klp_shadow_bench/results
- *   info kernel=6.12.57 cpus=2 kasan=0 lockdep=0 kmemleak=0 ...
+ *   info kernel=6.12.117 cpus=2 kasan=0 lockdep=0 kmemleak=0 ...
  *   mem live=100 impl=c slab_bytes=... pages_bytes=... model_bytes=...
  *   result live=100 test=get_hit impl=c rep=0 cpus=1 cpu=0 role=read ops=... ns=...
  *          chunks=... chunk_ops=128 chunk_ns_med=... errors=0
@@ -233,6 +236,7 @@ struct bench_worker {
 struct bench_run {
 	struct bench_set *set;
 	atomic_t ready;
+	atomic_t finished;
 	unsigned int nr_workers;
 	u64 dur_ns;
 };
@@ -342,38 +346,53 @@ static __always_inline void run_worker(const struct shadow_api *api,
 	struct bench_set *set = w->run->set;
 	u32 len = NR_SPARE / w->run->nr_workers, base = w->slot * len;
 	u32 cur = w->slot * (STREAM_LEN / 8);
-	u64 ops = 0, err = 0, t0, prev, now;
-	unsigned int n = 0;
+	u64 ns = 0, err = 0, t0, prev, now;
+	unsigned int n = 0, chunk_ops = 0;
+	bool finished = false;
 
 	t0 = prev = bench_clock();
-	do {
+	for (;;) {
 		switch (w->role) {
 		case ROLE_GET_HIT:
 			err += loop_get(api, set->hit, &cur, true);
-			ops += CHUNK_GET;
+			chunk_ops = CHUNK_GET;
 			break;
 		case ROLE_GET_MISS:
 			err += loop_get(api, set->miss, &cur, false);
-			ops += CHUNK_GET;
+			chunk_ops = CHUNK_GET;
 			break;
 		case ROLE_GET_OR_ALLOC:
 			err += loop_get_or_alloc(api, set->hit, &cur);
-			ops += CHUNK_GET;
+			chunk_ops = CHUNK_GET;
 			break;
 		case ROLE_ALLOC_FREE:
 			err += loop_alloc_free(api, set->spare, base, len, &cur);
-			ops += CHUNK_ALLOC;
+			chunk_ops = CHUNK_ALLOC;
 			break;
 		}
 		now = bench_clock();
-		w->chunk_ns[n++] = min_t(u64, bench_ns(now - prev), U32_MAX);
+		if (n < MAX_CHUNKS) {
+			w->chunk_ns[n] = min_t(u64, bench_ns(now - prev), U32_MAX);
+			ns += w->chunk_ns[n++];
+		}
 		prev = now;
-	} while ((bench_ns(now - t0) < w->run->dur_ns || n < MIN_CHUNKS) && n < MAX_CHUNKS);
-	w->ops = ops;
-	w->ns = bench_ns(now - t0);
+		if (!finished && n >= MIN_CHUNKS &&
+		    (bench_ns(now - t0) >= w->run->dur_ns || n == MAX_CHUNKS)) {
+			finished = true;
+			atomic_inc(&w->run->finished);
+		}
+		/*
+		 * Keep the load on until every worker has its sample: the
+		 * chunks of the others must all be measured under contention.
+		 */
+		if (finished && atomic_read(&w->run->finished) == w->run->nr_workers)
+			break;
+	}
+	w->ops = (u64)n * chunk_ops;
+	w->ns = ns;
 	w->errors = err;
 	w->chunks = n;
-	w->chunk_ops = ops / n;
+	w->chunk_ops = chunk_ops;
 }
 
 static noinline void run_worker_c(struct bench_worker *w)
@@ -449,6 +468,7 @@ static int bench_sample(struct bench_set *set, const struct shadow_api *api,
 	int ret = 0;
 
 	atomic_set(&run.ready, 0);
+	atomic_set(&run.finished, 0);
 	w = kcalloc(run.nr_workers, sizeof(*w), GFP_KERNEL);
 	if (!w)
 		return -ENOMEM;
