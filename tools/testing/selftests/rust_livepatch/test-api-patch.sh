@@ -30,7 +30,7 @@ orig_cmdline=$(cat /proc/cmdline)
 
 # lines(mark, mod) - the module's own log lines since mark, prefix removed
 lines() {
-	dmesg_since "$1" | sed -n "s/^$2: //p"
+	dmesg_since "$1" | grep -v '\(tainting\|taints\) kernel' | sed -n "s/^$2: //p"
 }
 
 test_patch() {
