@@ -37,7 +37,7 @@ SERIES = [
     (("cpus_mixed", "write"), "mixed: writers, alloc+free"),
 ]
 LABEL = dict(SERIES)
-MEM_RESOLUTION = 1 << 20
+MEM_RESOLUTION = 512 << 10
 
 
 def target_for(test, role, live):
@@ -187,9 +187,19 @@ def main():
         m["met"] = None if m["ratio"] is None else m["ratio"] <= 1.0
     fill = [{"live": f["live"], "impl": f["impl"], "ns_per_alloc": f["ns"] / max(f["ops"], 1)}
             for f in fills]
+    reference = []
+    for live in lives:
+        ref = {"live": live}
+        for test, role in (("ref_call", "call"), ("ref_load", "load")):
+            v = reps.get((live, test, role, "ref"))
+            if v:
+                ref[test] = summarize(list(v.values()))
+        if len(ref) > 1:
+            reference.append(ref)
 
     doc = {"meta": meta, "guest": info, "status": done, "errors": errors,
-           "ops": table, "flat": flat, "memory": memory, "fill": fill, "series": series}
+           "ops": table, "flat": flat, "memory": memory, "fill": fill,
+           "reference": reference, "series": series}
     with open(f"{out}/bench.json", "w") as f:
         json.dump(doc, f, indent=1)
     write_csv(f"{out}/bench.csv", table, flat, memory)
@@ -261,6 +271,17 @@ MEM_HDR = ["live", "C slab B/var", "C kzalloc B/var", "ours slab B/var", "C page
            "ours pages B/var", "ours/C slab", "target", ""]
 
 
+REF_HDR = ["live", "loop + call of an empty function", "loop + load from the parent object"]
+
+
+def ref_rows(doc):
+    def cell(r, k):
+        s = r.get(k)
+        return f'{fmt_ns(s["median"])} ({fmt_ns(s["min"])}..{fmt_ns(s["max"])})' if s else "-"
+    for r in doc.get("reference", []):
+        yield [fmt_live(r["live"]), cell(r, "ref_call"), cell(r, "ref_load")]
+
+
 def text_table(hdr, rows):
     rows = [hdr] + [list(map(str, r)) for r in rows]
     w = [max(len(r[i]) for r in rows) for i in range(len(hdr))]
@@ -288,6 +309,9 @@ def render_text(doc):
                    f' = {fl["ratio"]:.2f} (target <= 2) {fmt_met(fl["met"])}')
     out += ["", "memory per live variable (bytes; incremental: fixed tables not included)", "",
             text_table(MEM_HDR, mem_rows(doc)), ""]
+    if doc.get("reference"):
+        out += ["references: the benchmark's loop without a table (ns per iteration)", "",
+                text_table(REF_HDR, ref_rows(doc)), ""]
     if "accel" in doc["meta"] and doc["meta"]["accel"] == "TCG":
         out.append("TCG (emulated CPU): absolute ns are not those of hardware; only the ratios mean anything.")
     return "\n".join(out)
@@ -309,6 +333,8 @@ def render_rst(doc):
         out.append(f'- flat: ours {fl["test"]} at {fmt_live(fl["live_hi"])} / at '
                    f'{fmt_live(fl["live_lo"])} = {fl["ratio"]:.2f} (target <= 2) {fmt_met(fl["met"])}')
     out += ["", rst_table(MEM_HDR, mem_rows(doc)), ""]
+    if doc.get("reference"):
+        out += [rst_table(REF_HDR, ref_rows(doc)), ""]
     return "\n".join(out)
 
 
@@ -341,6 +367,11 @@ def plot(doc, path):
                 ax.errorbar(x, y, yerr=err, linestyle=style, marker=marker, capsize=3,
                             color=colors[i % len(colors)],
                             label=f"{LABEL[(test, role)]}: {name}")
+        ref = [(r["live"], r["ref_load"]["median"]) for r in doc.get("reference", [])
+               if "ref_load" in r]
+        if ref and title == "one CPU":
+            ax.plot([x for x, _ in ref], [y for _, y in ref], ":", color="gray", marker=".",
+                    label="reference: one load from the parent object")
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("live shadow variables")

@@ -18,6 +18,8 @@
  *   get_or_alloc  klp_shadow_get_or_alloc() of a live <obj, id>
  *   free_all      klp_shadow_free_all() of one id (1/nids of the variables),
  *                 per variable freed; the id is refilled (untimed) after
+ *   ref_call      (reference) the same loop around a call of an empty function
+ *   ref_load      (reference) the same loop around a load from the parent object
  *
  * on one CPU (a kthread bound to the first online CPU) and, for "cpus_read"
  * (every CPU does get_hit), "cpus_write" (every CPU does alloc_free on
@@ -105,9 +107,9 @@ static int nr_live = 3;
 module_param_array(live, ulong, &nr_live, 0444);
 MODULE_PARM_DESC(live, "numbers of live variables to measure at (default 100,10000,1000000)");
 
-static unsigned int reps = 7;
+static unsigned int reps = 9;
 module_param(reps, uint, 0444);
-MODULE_PARM_DESC(reps, "samples of every configuration (default 7)");
+MODULE_PARM_DESC(reps, "samples of every configuration (default 9)");
 
 static unsigned int nids = 4;
 module_param(nids, uint, 0444);
@@ -117,7 +119,7 @@ static unsigned int sample_ms = 20;
 module_param(sample_ms, uint, 0444);
 MODULE_PARM_DESC(sample_ms, "duration of one timed sample in ms (default 20)");
 
-static char *tests = "get_hit,get_miss,alloc_free,get_or_alloc,free_all,cpus_read,cpus_write,cpus_mixed";
+static char *tests = "get_hit,get_miss,alloc_free,get_or_alloc,free_all,cpus_read,cpus_write,cpus_mixed,ref_call,ref_load";
 module_param(tests, charp, 0444);
 MODULE_PARM_DESC(tests, "comma-separated tests to run (default: all)");
 
@@ -182,6 +184,11 @@ static const struct shadow_api c_api = {
 	.free_all = klp_shadow_free_all,
 };
 
+/* Not a table: the reference loops (ref_call, ref_load) are reported under this name. */
+static const struct shadow_api ref_api = {
+	.name = "ref",
+};
+
 static const struct shadow_api rust_api = {
 	.name = "rust",
 	.get = rust_klp_shadow_get,
@@ -217,8 +224,13 @@ struct bench_set {
 	struct pair *miss;		/* STREAM_LEN random spare <obj, id> */
 };
 
-enum role { ROLE_GET_HIT, ROLE_GET_MISS, ROLE_ALLOC_FREE, ROLE_GET_OR_ALLOC };
-static const char *const role_name[] = { "read", "miss", "write", "getalloc" };
+enum role {
+	ROLE_GET_HIT, ROLE_GET_MISS, ROLE_ALLOC_FREE, ROLE_GET_OR_ALLOC,
+	ROLE_REF_CALL, ROLE_REF_LOAD,
+};
+static const char *const role_name[] = {
+	"read", "miss", "write", "getalloc", "call", "load",
+};
 
 struct bench_worker {
 	struct task_struct *task;
@@ -300,6 +312,35 @@ static __always_inline u64 loop_get(const struct shadow_api *api,
 	return err;
 }
 
+/*
+ * References for reading the others: the same loop around a call that does
+ * nothing (the cost of the loop, the call and the return), and around one
+ * load from the parent object (the cost of touching a random object at this
+ * number of live objects: what a lookup cannot do without).
+ */
+static noinline void *ref_nop(void *obj, unsigned long id)
+{
+	barrier();
+	return obj;
+}
+
+static __always_inline u64 loop_ref(const struct pair *s, u32 *cur, bool load)
+{
+	unsigned long sink = 0;
+	u32 i, c = *cur;
+
+	for (i = 0; i < CHUNK_GET; i++, c++) {
+		const struct pair *p = &s[c & (STREAM_LEN - 1)];
+
+		if (load)
+			sink += READ_ONCE(*(unsigned long *)p->obj) + p->id;
+		else
+			sink += (unsigned long)ref_nop(p->obj, p->id);
+	}
+	*cur = c;
+	return sink == 1;	/* never; keeps the loads */
+}
+
 static __always_inline u64 loop_get_or_alloc(const struct shadow_api *api,
 					     const struct pair *s, u32 *cur)
 {
@@ -369,6 +410,11 @@ static __always_inline void run_worker(const struct shadow_api *api,
 			err += loop_alloc_free(api, set->spare, base, len, &cur);
 			chunk_ops = CHUNK_ALLOC;
 			break;
+		case ROLE_REF_CALL:
+		case ROLE_REF_LOAD:
+			err += loop_ref(set->hit, &cur, w->role == ROLE_REF_LOAD);
+			chunk_ops = CHUNK_GET;
+			break;
 		}
 		now = bench_clock();
 		if (n < MAX_CHUNKS) {
@@ -428,10 +474,10 @@ static int worker_fn(void *arg)
 	while (atomic_read(&w->run->ready) < w->run->nr_workers)
 		cond_resched();
 
-	if (w->api == &c_api)
-		run_worker_c(w);
-	else
+	if (w->api == &rust_api)
 		run_worker_rust(w);
+	else
+		run_worker_c(w);
 	complete(&w->done);
 
 	while (!kthread_should_stop()) {
@@ -523,19 +569,24 @@ static enum role role_get_miss(unsigned int i) { return ROLE_GET_MISS; }
 static enum role role_alloc_free(unsigned int i) { return ROLE_ALLOC_FREE; }
 static enum role role_get_or_alloc(unsigned int i) { return ROLE_GET_OR_ALLOC; }
 static enum role role_mixed(unsigned int i) { return i % 2 ? ROLE_ALLOC_FREE : ROLE_GET_HIT; }
+static enum role role_ref_call(unsigned int i) { return ROLE_REF_CALL; }
+static enum role role_ref_load(unsigned int i) { return ROLE_REF_LOAD; }
 
 static const struct {
 	const char *name;
 	bool all_cpus;
+	bool ref;		/* a reference loop, run once, not per table */
 	enum role (*role_of)(unsigned int);
 } sampled_tests[] = {
-	{ "get_hit", false, role_get_hit },
-	{ "get_miss", false, role_get_miss },
-	{ "alloc_free", false, role_alloc_free },
-	{ "get_or_alloc", false, role_get_or_alloc },
-	{ "cpus_read", true, role_get_hit },
-	{ "cpus_write", true, role_alloc_free },
-	{ "cpus_mixed", true, role_mixed },
+	{ "get_hit", false, false, role_get_hit },
+	{ "get_miss", false, false, role_get_miss },
+	{ "alloc_free", false, false, role_alloc_free },
+	{ "get_or_alloc", false, false, role_get_or_alloc },
+	{ "cpus_read", true, false, role_get_hit },
+	{ "cpus_write", true, false, role_alloc_free },
+	{ "cpus_mixed", true, false, role_mixed },
+	{ "ref_call", false, true, role_ref_call },
+	{ "ref_load", false, true, role_ref_load },
 };
 
 /* Slab bytes, per-CPU deltas included (global_node_page_state() lags by up to a threshold per CPU). */
@@ -720,8 +771,9 @@ static int bench_one(unsigned long nr, struct rnd_state *rnd)
 			if (sampled_tests[t].all_cpus && num_online_cpus() < 2)
 				continue;
 			/* Alternate which table goes first. */
-			for (k = 0; k < ARRAY_SIZE(apis); k++) {
-				ret = bench_sample(&set, apis[(k + rep) % 2], sampled_tests[t].name,
+			for (k = 0; k < (sampled_tests[t].ref ? 1 : ARRAY_SIZE(apis)); k++) {
+				ret = bench_sample(&set, sampled_tests[t].ref ? &ref_api :
+						   apis[(k + rep) % 2], sampled_tests[t].name,
 						   rep, sampled_tests[t].all_cpus ?
 						   cpu_online_mask : one, sampled_tests[t].role_of);
 				if (ret)
