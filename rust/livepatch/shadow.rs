@@ -219,10 +219,9 @@ impl<T: Send + Sync> ShadowKey<T> {
     /// ```
     pub fn register(&'static self) -> Result<Registration<T>> {
         let desc = TypeDesc::new::<T>(GFP_KERNEL)?;
-        // SAFETY: `desc.raw` is valid and stays at its address (it is boxed) until
-        // `Registration::drop` unregisters it; its `name` points into `desc.name`, which lives as
-        // long. `dtor::<T>` drops a `T`, the type every variable under the id holds once the
-        // registration succeeded.
+        // `desc.raw` stays at its address (boxed), its `name` pointing into `desc.name`, until
+        // `Registration::drop` unregisters it; `dtor::<T>` drops the `T` every variable holds.
+        // SAFETY: `desc.raw_ptr()` is valid for as long as the table keeps it (see above).
         to_result(unsafe { bindings::rust_klp_shadow_type_register(self.id, desc.raw_ptr()) })?;
         // INVARIANT: The table now binds `id` to `T`, until the registration is dropped.
         self.registered.fetch_add(1, Ordering::AcqRel);
@@ -264,12 +263,13 @@ impl<T: Send + Sync> ShadowKey<T> {
         self.check("get").ok()?;
         // SAFETY: No precondition: the table looks the pair up under its own protection.
         let data = unsafe { bindings::rust_klp_shadow_get(obj.shadow_addr(), self.id) };
-        // SAFETY: By the type invariant (the key is registered), a variable under `id` holds an
-        // initialised `T`, suitably aligned (`T`'s alignment is at most `MAX_ALIGN`, which the
-        // table guarantees). It is freed only after an RCU grace period, which cannot end before
-        // `rcu` is dropped, and the returned lifetime is that of the borrow of `rcu`. Shared
-        // access is fine: `T: Sync`, and nobody gets a `&mut T` to shadow data.
-        NonNull::new(data.cast::<T>()).map(|p| unsafe { p.as_ref() })
+        // By the type invariant (the key is registered), a variable under `id` holds an
+        // initialised `T`, aligned (`align_of::<T>() <= MAX_ALIGN`, which the table guarantees),
+        // freed only after an RCU grace period, which cannot end before `rcu` is dropped.
+        let data = NonNull::new(data.cast::<T>())?;
+        // SAFETY: Valid `T` for the borrow of `rcu` (above); shared access is fine: `T: Sync`,
+        // and nobody gets a `&mut T` to shadow data.
+        Some(unsafe { data.as_ref() })
     }
 
     /// Whether the shadow variable `<obj, id>` exists: the "shadow variable as a flag" use.

@@ -18,8 +18,8 @@
 //! -----
 //!
 //! ```text
-//! # insmod sta_model.ko; sleep 10; grep stranded /sys/kernel/debug/sta_model/stats
-//! stranded 212
+//! # insmod sta_model.ko; sleep 20; grep stranded /sys/kernel/debug/sta_model/stats
+//! stranded 52
 //! # insmod rust_ps_lock_fix1.ko
 //! livepatch: enabling patch 'rust_ps_lock_fix1'
 //! livepatch: 'rust_ps_lock_fix1': patching complete

@@ -22,8 +22,8 @@
 //! # insmod sta_model.ko
 //! # insmod rust_ps_lock_fix3.ko
 //! # grep -E '0x5053|0x5054' /sys/kernel/debug/rust_klp_shadow/ids
-//! id 0x5053 count 16 ...      # a ps_lock per station
-//! id 0x5054 count 7 ...       # the stations allocated since the patch
+//! id 0x5053 count 16 ...      # a ps_lock per station (nr_stations=16)
+//! id 0x5054 count N ...       # N: the stations allocated since the patch
 //! # echo 0 > /sys/kernel/livepatch/rust_ps_lock_fix3/enabled; rmmod rust_ps_lock_fix3
 //! ```
 
