@@ -14,6 +14,9 @@ KSFT := tools/testing/selftests/rust_livepatch
 GEN := rust/livepatch/bindings_generated.rs
 # bindgen of the ps_lock samples' patch target (sta_model.h).
 STA_GEN := samples/ps_lock/sta_model_generated.rs
+# bindgen of the kernel's own shadow sample target, from its .c file (no header).
+SHADOW_MOD_C = $(KDIR)/samples/livepatch/livepatch-shadow-mod.c
+SHADOW_GEN := samples/shadow_fix/livepatch_shadow_mod_generated.rs
 
 .PHONY: all help setup kernel kdir modules run check shell bench rust-analyzer \
 	clean host-test
@@ -53,8 +56,11 @@ $(GEN): rust/livepatch/bindings_helper.h rust/shadow/rust_klp_shadow.h $(S)/klp-
 $(STA_GEN): samples/ps_lock/sta_model.h $(S)/klp-bindgen
 	@$(S)/klp-bindgen $(KDIR) $< $@ 'sta_.*|ieee80211_.*'
 
+$(SHADOW_GEN): $(SHADOW_MOD_C) $(S)/klp-bindgen
+	@$(S)/klp-bindgen $(KDIR) $< $@ 'dummy|dummy_(alloc|free|check)' --static-fns
+
 modules: kernel
-	@$(MAKE) --no-print-directory $(GEN) $(STA_GEN)
+	@$(MAKE) --no-print-directory $(GEN) $(STA_GEN) $(SHADOW_GEN)
 	@$(KMAKE) modules
 	@$(MAKE) --no-print-directory -C $(KSFT) KDIR=$(KDIR)
 
@@ -74,10 +80,10 @@ bench: setup
 	@$(S)/bench
 
 rust-analyzer: kernel
-	@$(MAKE) --no-print-directory $(GEN) $(STA_GEN)
+	@$(MAKE) --no-print-directory $(GEN) $(STA_GEN) $(SHADOW_GEN)
 	@$(KMAKE) rust-analyzer
 
 clean:
 	@[ ! -d "$(KDIR)" ] || $(KMAKE) clean
-	@rm -f $(GEN) $(STA_GEN) rust-project.json
+	@rm -f $(GEN) $(STA_GEN) $(SHADOW_GEN) rust-project.json
 	@$(MAKE) --no-print-directory -C $(KSFT) clean

@@ -101,3 +101,42 @@ pub(crate) const fn gfp_raw(flags: Flags) -> bindings::gfp_t {
 pub(crate) fn gfp_may_sleep(flags: Flags) -> bool {
     gfp_raw(flags) & (1 << bindings::___GFP_DIRECT_RECLAIM_BIT) != 0
 }
+
+/// An address printed as the kernel's `%p` prints it: hashed, so that logs do not reveal kernel
+/// addresses (`{:p}` would print the raw address), and the same for the same address throughout
+/// a boot, so that log lines can be matched with those of C code.
+///
+/// # Examples
+///
+/// ```ignore
+/// let x = 5u32;
+/// pr_info!("x @ {}\n", klp::ffi::HashedPtr::new(&x));
+/// ```
+#[derive(Clone, Copy)]
+pub struct HashedPtr(*const core::ffi::c_void);
+
+impl HashedPtr {
+    /// The address of `p` (see [`Parent`](crate::klp::shadow::Parent)), for printing.
+    pub fn new(p: impl crate::klp::shadow::Parent) -> Self {
+        HashedPtr(p.shadow_addr())
+    }
+}
+
+impl core::fmt::Display for HashedPtr {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        // `%p` prints 16 hex digits on 64-bit, or "(____ptrval____)" before the hash key is ready.
+        let mut buf = [0u8; 24];
+        // SAFETY: `buf` is writable for its length, which is passed; the format is a C string
+        // whose one conversion, `%p`, takes the pointer passed after it.
+        let len = unsafe {
+            bindings::snprintf(
+                buf.as_mut_ptr(),
+                buf.len(),
+                kernel::c_str!("%p").as_char_ptr(),
+                self.0,
+            )
+        };
+        let len = usize::try_from(len).unwrap_or(0).min(buf.len() - 1);
+        f.write_str(core::str::from_utf8(&buf[..len]).map_err(|_| core::fmt::Error)?)
+    }
+}

@@ -37,12 +37,27 @@ pub fn new_ps_lock() -> impl PinInit<PsLock> {
 /// `ps_lock` before TX or wakeup can see it. `None` if either allocation fails.
 pub fn sta_alloc_with_lock(gfp: gfp_t) -> Option<OwnedSta> {
     let sta = OwnedSta::new(gfp)?;
+    forget_leftover(&PS_LOCK, sta.sta());
     if let Err(e) = PS_LOCK.alloc(sta.sta(), new_ps_lock(), crate::klp::ffi::gfp_flags(gfp)) {
         pr_err!("no ps_lock for a new station: {:?}\n", e);
         sta.destroy();
         return None;
     }
     Some(sta)
+}
+
+/// Frees a variable left under the address of a brand-new station, before the station gets its
+/// own.
+///
+/// No live station has that address, so such a variable is a leftover: during the patch
+/// transition, patched TX or wakeup code (on a task already switched) may attach a `ps_lock` to a
+/// station that the unpatched `sta_info_free()` (on a task not yet switched) then frees without
+/// it. The allocator may hand the address out again; without this, `alloc` would fail with
+/// `EEXIST`. Leftovers at addresses not reused stay until the patch is disabled
+/// ([`FreeLocks`]).
+pub fn forget_leftover<T: Send + Sync + 'static>(key: &'static ShadowKey<T>, sta: &Sta) {
+    // Freeing a variable that does not exist is a no-op.
+    let _ = key.free(sta);
 }
 
 /// The patched `sta_info_free()`: the station's `ps_lock`, if it has one, goes with it.

@@ -62,7 +62,10 @@ klp::replacement! {
         let Some(sta) = ps_lock::sta_alloc_with_lock(gfp) else {
             return core::ptr::null_mut();
         };
-        // Patch: the flag says "allocated by patched code, has its ps_lock".
+        // Patch: the flag says "allocated by patched code, has its ps_lock". (A flag at this
+        // address is a leftover of a station freed by unpatched code while the patch was being
+        // disabled, see `ps_lock::forget_leftover`.)
+        ps_lock::forget_leftover(&PATCHED, sta.sta());
         if let Err(e) = PATCHED.alloc(sta.sta(), shadow::value(()), klp::ffi::gfp_flags(gfp)) {
             pr_err!("cannot flag a new station: {:?}\n", e);
             ps_lock::sta_free_with_lock(sta);

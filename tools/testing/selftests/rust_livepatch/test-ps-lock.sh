@@ -46,15 +46,28 @@ measure_clean() {
 	[ "$s" = 0 ] && [ "$o" = 0 ]
 }
 
-# locks_match_stations(fix) - with traffic paused, one ps_lock per station
-# (and for fix3 one PATCHED flag per station allocated since the patch)
+# locks_match_stations(fix, slack) - with traffic paused, one ps_lock per
+# station (and for fix3 one PATCHED flag per station allocated since the
+# patch).  slack: how many more ps_locks there may be.  fix2 and fix3 attach a
+# lock to in-flight stations on first use; during the transition the
+# unpatched sta_info_free() (on the not yet switched replace thread) may free
+# such a station without its lock, a leftover the patch frees when the address
+# is reused or when it is disabled.  At most one per station freed during the
+# transition (the replace thread allocates one for each it frees): the
+# caller passes that number.
 locks_match_stations() {
-	local fix=$1 alive locks flags ok=0
+	local fix=$1 slack=${2:-0} alive locks flags ok=0
 	set_run 0
 	sleep 1
 	alive=$(sta_stat stations_alive)
 	locks=$(shadow_count $PS_LOCK)
-	expect_eq "ps_lock variables vs live stations" "$alive" "$locks" || ok=1
+	if [ "$slack" = 0 ]; then
+		expect_eq "ps_lock variables vs live stations" "$alive" "$locks" || ok=1
+	elif [ "$locks" -lt "$alive" ] || [ "$locks" -gt $((alive + slack)) ]; then
+		ktap_print_msg "ps_lock variables: $locks for $alive live stations, expected $alive to $((alive + slack)) (leftovers of $slack stations freed during the transition)"
+		ok=1
+	fi
+	ktap_print_msg "$fix: $alive live stations, $locks ps_lock variables"
 	if [ "$fix" = rust_ps_lock_fix3 ]; then
 		# Every station was replaced since the patch (older_stations_gone).
 		flags=$(shadow_count $PATCHED)
@@ -82,14 +95,18 @@ unpatched_strands() {
 }
 
 fix_closes_race() {
-	local fix=$1
+	local fix=$1 before slack=0
+	before=$(sta_stat stations_allocated_total)
 	load_lp "$fix" || return 1
+	# fix1 attaches locks only to the stations it allocates: no leftovers.
+	[ "$fix" = rust_ps_lock_fix1 ] || slack=$(($(sta_stat stations_allocated_total) - before))
 	# fix1 covers only stations it allocated; fix2/fix3 cover all at once,
 	# but measure all three the same way, after the older stations left.
-	older_stations_gone || return 1
-	measure_clean "$fix" || return 1
-	locks_match_stations "$fix" || return 1
-	remove_fix "$fix"
+	local ok=0
+	older_stations_gone && measure_clean "$fix" && locks_match_stations "$fix" "$slack" || ok=1
+	# Removed in any case, so that a failure does not spill into the next subtest.
+	remove_fix "$fix" || ok=1
+	return $ok
 }
 
 replace_keeps_variables() {
