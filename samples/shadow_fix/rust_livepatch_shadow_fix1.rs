@@ -20,10 +20,10 @@
 //! # insmod rust_livepatch_shadow_fix1.ko
 //! livepatch: enabling patch 'rust_livepatch_shadow_fix1'
 //! livepatch: 'rust_livepatch_shadow_fix1': patching complete
-//! rust_livepatch_shadow_fix1: livepatch_fix1_dummy_alloc: dummy @ 0000000047e5ca8f, expires @ 1000076f4
-//! rust_livepatch_shadow_fix1: livepatch_fix1_dummy_free: dummy @ 00000000ba8a8e25 leaked!
-//! rust_livepatch_shadow_fix1: livepatch_fix1_dummy_leak_dtor: dummy @ 0000000047e5ca8f, prevented leak @ 000000002ab1ef31
-//! # grep '^id 0x1 ' /sys/kernel/debug/rust_klp_shadow/ids
+//! rust_livepatch_shadow_fix1: livepatch_fix1_dummy_free: dummy @ 0000000022661555 leaked!
+//! rust_livepatch_shadow_fix1: livepatch_fix1_dummy_alloc: dummy @ 000000009837c079, expires @ 100152ce1
+//! rust_livepatch_shadow_fix1: livepatch_fix1_dummy_leak_dtor: dummy @ 000000000cb5e49b, prevented leak @ 00000000e14a978f
+//! # grep '^id 0x1 ' /sys/kernel/debug/rust_klp_shadow/ids     # the SV_LEAK variables
 //! # echo 0 > /sys/kernel/livepatch/rust_livepatch_shadow_fix1/enabled
 //! # rmmod rust_livepatch_shadow_fix1
 //! ```

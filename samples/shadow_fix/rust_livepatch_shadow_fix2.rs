@@ -22,8 +22,8 @@
 //! # insmod rust_livepatch_shadow_fix2.ko
 //! livepatch: enabling patch 'rust_livepatch_shadow_fix2'
 //! livepatch: 'rust_livepatch_shadow_fix2': patching complete
-//! rust_livepatch_shadow_fix2: livepatch_fix2_dummy_leak_dtor: dummy @ 000000000c3b5f53, prevented leak @ 00000000d1e7d7b1
-//! rust_livepatch_shadow_fix2: livepatch_fix2_dummy_free: dummy @ 000000000c3b5f53, check counter = 4
+//! rust_livepatch_shadow_fix2: livepatch_fix2_dummy_free: dummy @ 00000000e03a5348, check counter = 1
+//! rust_livepatch_shadow_fix2: livepatch_fix2_dummy_leak_dtor: dummy @ 00000000e03a5348, prevented leak @ 0000000064dce2db
 //! # echo 0 > /sys/kernel/livepatch/rust_livepatch_shadow_fix2/enabled
 //! # rmmod rust_livepatch_shadow_fix2
 //! ```
