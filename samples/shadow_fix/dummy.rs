@@ -93,11 +93,17 @@ unsafe impl crate::klp::ffi::CType for OwnedDummy {
 }
 
 impl OwnedDummy {
-    /// Allocates a zeroed dummy that expires [`EXPIRE_MS`] from now, as `dummy_alloc()` does.
+    /// Allocates a dummy, unlinked, that expires [`EXPIRE_MS`] from now, as `dummy_alloc()` does.
     pub fn new(flags: Flags) -> Option<Self> {
-        let mut d = KBox::new(RawDummy::default(), flags).ok()?;
-        d.jiffies_expire = jiffies().wrapping_add(msecs_to_jiffies(EXPIRE_MS));
-        Some(OwnedDummy(d))
+        let d = RawDummy {
+            // Not on a list yet: the target links it after `dummy_alloc()` returns.
+            list: bindings::list_head {
+                next: core::ptr::null_mut(),
+                prev: core::ptr::null_mut(),
+            },
+            jiffies_expire: jiffies().wrapping_add(msecs_to_jiffies(EXPIRE_MS)),
+        };
+        Some(OwnedDummy(KBox::new(d, flags).ok()?))
     }
 
     /// When the dummy expires.
