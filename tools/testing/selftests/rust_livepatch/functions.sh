@@ -110,10 +110,33 @@ dmesg_mark() {
 	echo "$m"
 }
 
-# dmesg_since(mark) - kernel log lines after the mark, timestamps removed
+# dmesg_since(mark) - kernel log lines after the mark, timestamps removed.
+# After dmesg_follow, read from the test's own copy of the log when the mark
+# is in it: a test polling the log then does not re-read the whole ring
+# buffer (256 KiB, several seconds per poll under TCG) each time.
 dmesg_since() {
-	dmesg | awk -v m="$1" 'p; index($0, m) { p = 1 }' |
+	local src=(dmesg)
+	[ -n "$DMESG_FOLLOW" ] && grep -qF "$1" "$DMESG_FOLLOW" && src=(cat "$DMESG_FOLLOW")
+	"${src[@]}" | awk -v m="$1" 'p; index($0, m) { p = 1 }' |
 		sed 's/^\[[ 0-9.]*\] //'
+}
+
+# dmesg_follow - from now on, copy new kernel log lines to a file for
+# dmesg_since (util-linux dmesg --follow-new); stopped when the test exits
+DMESG_FOLLOW=
+dmesg_follow() {
+	local f m
+	f=$(mktemp) || return 1
+	dmesg --follow-new >"$f" &
+	DMESG_FOLLOWER=$!
+	trap 'kill $DMESG_FOLLOWER 2>/dev/null; rm -f "$DMESG_FOLLOW"' EXIT
+	m=$(dmesg_mark)
+	DMESG_FOLLOW=$f
+	loop_until "grep -qF '$m' '$f'" || {
+		ktap_print_msg "dmesg --follow-new did not copy the log"
+		kill $DMESG_FOLLOWER
+		DMESG_FOLLOW=
+	}
 }
 
 # expect_splat_begin / expect_splat_end - bracket a deliberate WARN so
@@ -130,9 +153,11 @@ shadow_count() {
 
 # check(name, cmd...) - run cmd as a KTAP subtest
 check() {
-	local name=$1
+	local name=$1 start=$SECONDS rc=0
 	shift
-	if "$@"; then
+	"$@" || rc=1
+	ktap_print_msg "$name: $((SECONDS - start)) s"
+	if [ $rc = 0 ]; then
 		ktap_test_pass "$name"
 	else
 		ktap_test_fail "$name"

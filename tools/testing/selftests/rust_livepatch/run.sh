@@ -14,7 +14,8 @@
 . "$(dirname "$0")/functions.sh"
 
 SPLAT_RE='WARNING:|BUG:|Oops|general protection fault|INFO: possible|INFO: inconsistent|possible circular locking|possible recursive locking|KASAN:|UBSAN:|kernel BUG|Kernel panic|detected stall|blocked for more than|suspected memory leak'
-timeout=$(sed -n 's/^timeout=//p' "$KSFT_DIR/settings")
+# KSFT_TIMEOUT overrides the per-test timeout of settings (like run_kselftest.sh -o)
+timeout=${KSFT_TIMEOUT:-$(sed -n "s/^timeout=//p" "$KSFT_DIR/settings")}
 
 cd "$KSFT_DIR" || exit 1
 if [ $# -gt 0 ]; then tests=("$@"); else tests=(test-*.sh); fi
@@ -26,6 +27,41 @@ splats_since() {
 		awk '/rust_livepatch: expected splat begin/ { s = 1 }
 		     /rust_livepatch: expected splat end/ { s = 0; next }
 		     !s' | grep -E "$SPLAT_RE"
+}
+
+# cleanup_after(test) - a test that failed or timed out may leave modules
+# loaded (a livepatch, its target, variables in the table), which would fail
+# every later test: disable the livepatches left and unload every project
+# module, livepatches first, the table last (it frees and reports what it
+# still holds).  Nothing of the project is loaded before the first test.
+cleanup_after() {
+	local t=$1 lp m left=() mods=()
+	pkill -f "dmesg --follow-new"
+	for lp in "$KLP_SYSFS_DIR"/*; do
+		[ -e "$lp/enabled" ] || continue
+		left+=("${lp##*/}")
+		[ "$(cat "$lp/enabled")" = 1 ] && echo 0 >"$lp/enabled"
+	done
+	for m in "${MODULE_KOS[@]}"; do
+		m=${m##*/}
+		m=${m%.ko}
+		m=${m//-/_}
+		is_loaded "$m" && [ "$m" != rust_klp_shadow ] && mods+=("$m")
+	done
+	is_loaded rust_klp_shadow && mods+=(rust_klp_shadow)
+	[ ${#left[@]} -gt 0 ] || [ ${#mods[@]} -gt 0 ] || return 0
+	echo "# $t left loaded: livepatches: ${left[*]:-none}; modules: ${mods[*]}"
+	loop_until "! ls $KLP_SYSFS_DIR/*/enabled >/dev/null 2>&1" ||
+		echo "# livepatches still in sysfs: $(ls $KLP_SYSFS_DIR)"
+	# livepatches, then the targets (no longer patched), then the table;
+	# twice, for a module another one still used in the first pass
+	for m in "${left[@]}" "${mods[@]}" "${mods[@]}"; do
+		is_loaded "$m" && rmmod "$m" 2>/dev/null
+	done
+	for m in "${mods[@]}"; do
+		is_loaded "$m" && echo "# rmmod $m failed"
+	done
+	return 0
 }
 
 ktap_print_header
@@ -65,6 +101,7 @@ for t in "${tests[@]}"; do
 	log "===== $t ====="
 	timeout "${timeout:-600}" "./$t" 2>&1 | sed 's/^/# /'
 	rc=${PIPESTATUS[0]}
+	[ "$rc" = 0 ] || cleanup_after "$t"
 	splat=$(splats_since "$mark")
 	if [ -n "$splat" ]; then
 		echo "$splat" | head -40 | sed 's/^/# kernel log: /'
