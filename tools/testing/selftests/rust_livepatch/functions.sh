@@ -122,21 +122,24 @@ dmesg_since() {
 }
 
 # dmesg_follow - from now on, copy new kernel log lines to a file for
-# dmesg_since (util-linux dmesg --follow-new); stopped when the test exits
+# dmesg_since (util-linux dmesg --follow-new, line-buffered: it writes to a
+# file); stopped when the test exits
 DMESG_FOLLOW=
 dmesg_follow() {
-	local f m
+	local f i
 	f=$(mktemp) || return 1
-	dmesg --follow-new >"$f" &
+	stdbuf -oL dmesg --follow-new >"$f" &
 	DMESG_FOLLOWER=$!
 	trap 'kill $DMESG_FOLLOWER 2>/dev/null; rm -f "$DMESG_FOLLOW"' EXIT
-	m=$(dmesg_mark)
-	DMESG_FOLLOW=$f
-	loop_until "grep -qF '$m' '$f'" || {
-		ktap_print_msg "dmesg --follow-new did not copy the log"
-		kill $DMESG_FOLLOWER
-		DMESG_FOLLOW=
-	}
+	# dmesg copies only what is logged after it opened the log: mark until
+	# a mark arrives (marks are unique: dmesg_since finds the later ones)
+	for ((i = 0; i < 100; i++)); do
+		log "rust_livepatch: dmesg_follow $i"
+		grep -q "rust_livepatch: dmesg_follow" "$f" && { DMESG_FOLLOW=$f; return 0; }
+		sleep .2
+	done
+	ktap_print_msg "dmesg --follow-new did not copy the log"
+	kill $DMESG_FOLLOWER
 }
 
 # expect_splat_begin / expect_splat_end - bracket a deliberate WARN so
