@@ -7,8 +7,10 @@ ROOT := $(CURDIR)
 S := $(ROOT)/scripts
 # The prepared test kernel tree; built and cached on first use.
 KDIR_CMD = $(S)/build-kernel
+# Debian's Rust 1.96 (the kernel's rust/ was built with it), not rustup's on PATH;
+# `make modules CLIPPY=1` lints with the same toolchain's clippy-driver.
 KMAKE = $(MAKE) -C $(KDIR) M=$(ROOT) LLVM=1 RUSTC=/usr/bin/rustc \
-	RUSTDOC=/usr/bin/rustdoc BINDGEN=$(BINDGEN)
+	RUSTDOC=/usr/bin/rustdoc CLIPPY_DRIVER=/usr/bin/clippy-driver BINDGEN=$(BINDGEN)
 BINDGEN = /var/lib/rust-klp-shadow/cargo/bin/bindgen
 KSFT := tools/testing/selftests/rust_livepatch
 GEN := rust/livepatch/bindings_generated.rs

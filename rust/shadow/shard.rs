@@ -204,73 +204,101 @@ pub(crate) enum Retire {
     DtorAfterGp(Option<Dtor>),
 }
 
-/// A bucket array; `mask + 1` chain heads follow the header.
+/// A bucket array; `len` chain heads follow the header.
+///
+/// An array for `n` buckets (a power of two) is allocated as `n` words, header included, so that
+/// it fills a power-of-two allocation exactly: `kmalloc()` rounds every other size up to the next
+/// power of two (or to whole pages), which a header in front of `n` heads would double. It has
+/// `n - HDR_WORDS` heads, or `n` when `n` is too small for that to be worth it. As `len` is not a
+/// power of two, a hash is reduced to a head by multiply-shift instead of a mask.
 ///
 /// # Invariants
 ///
-/// Allocated by `NewBuckets::new` with `mask + 1` initialised heads; once published, freed only
+/// Allocated by `NewBuckets::new` with `len >= 1` initialised heads; once published, freed only
 /// after a grace period that started after it was replaced.
 #[repr(C)]
 struct Buckets {
     /// Used by `call_rcu` once the array is replaced.
     rcu: UnsafeCell<RcuHead>,
-    mask: usize,
+    len: usize,
 }
 
+/// The size of the header of a bucket array, in heads.
+const HDR_WORDS: usize = size_of::<Buckets>().div_ceil(size_of::<AtomicPtr<Entry>>());
+
+const _: () = assert!(size_of::<Buckets>() % align_of::<AtomicPtr<Entry>>() == 0);
+
 impl Buckets {
-    fn bytes(n: usize) -> usize {
-        size_of::<Buckets>() + n * size_of::<AtomicPtr<Entry>>()
+    /// The number of heads of an array for `n` buckets (see the type's documentation).
+    fn len_for(n: usize) -> usize {
+        if n >= 4 * HDR_WORDS {
+            n - HDR_WORDS
+        } else {
+            n
+        }
+    }
+
+    fn bytes(len: usize) -> usize {
+        size_of::<Buckets>() + len * size_of::<AtomicPtr<Entry>>()
     }
 
     fn heads(&self) -> &[AtomicPtr<Entry>] {
-        // SAFETY: by the type invariant `mask + 1` initialised heads follow the header, which is
-        // a multiple of the heads' alignment in size.
+        // SAFETY: by the type invariant `len` initialised heads follow the header, which is a
+        // multiple of the heads' alignment (asserted above).
         unsafe {
             core::slice::from_raw_parts(
                 ptr::from_ref(self).add(1).cast::<AtomicPtr<Entry>>(),
-                self.mask + 1,
+                self.len,
             )
         }
     }
 
+    /// The head of `hash`'s chain: the low 32 bits of the hash scaled to `[0, len)` (the top bits
+    /// chose the shard).
     fn head(&self, hash: u64) -> &AtomicPtr<Entry> {
-        let i = hash as usize & self.mask;
-        // SAFETY: `i <= mask` and there are `mask + 1` heads (type invariant).
+        let i = (((hash & 0xffff_ffff) * self.len as u64) >> 32) as usize;
+        // SAFETY: `i < len` because `hash & 0xffff_ffff < 2^32`, and there are `len` heads (type
+        // invariant).
         unsafe { &*ptr::from_ref(self).add(1).cast::<AtomicPtr<Entry>>().add(i) }
     }
 }
 
 /// A new, empty bucket array, not yet published; freed when dropped.
-pub(crate) struct NewBuckets(NonNull<Buckets>);
+pub(crate) struct NewBuckets {
+    b: NonNull<Buckets>,
+    /// The bucket count it was made for (a power of two; the table's unit for resizing).
+    n: usize,
+}
 
 impl NewBuckets {
-    /// Allocates `n` (a power of two) empty buckets.
+    /// Allocates an empty array for `n` (a power of two, at most 2^32) buckets.
     pub(crate) fn new(n: usize, gfp: Gfp) -> Option<Self> {
-        debug_assert!(n.is_power_of_two());
-        let mem = platform::alloc_table_zeroed(Buckets::bytes(n), gfp)?;
+        debug_assert!(n.is_power_of_two() && n as u64 <= 1 << 32);
+        let len = Buckets::len_for(n);
+        let mem = platform::alloc_table_zeroed(Buckets::bytes(len), gfp)?;
         let b = mem.cast::<Buckets>();
-        // SAFETY: `mem` is a fresh allocation of `Buckets::bytes(n)` bytes aligned to at least
+        // SAFETY: `mem` is a fresh allocation of `Buckets::bytes(len)` bytes aligned to at least
         // `MIN_ALIGN` (enough for `Buckets` and the heads, asserted above).
         unsafe {
             b.as_ptr().write(Buckets {
                 rcu: UnsafeCell::new(platform::new_rcu_head()),
-                mask: n - 1,
+                len,
             });
             let heads = b.as_ptr().add(1).cast::<AtomicPtr<Entry>>();
-            for i in 0..n {
+            for i in 0..len {
                 heads.add(i).write(AtomicPtr::new(ptr::null_mut()));
             }
         }
-        Some(Self(b))
+        Some(Self { b, n })
     }
 
     fn buckets(&self) -> &Buckets {
         // SAFETY: initialised in `new` and owned by `self`.
-        unsafe { self.0.as_ref() }
+        unsafe { self.b.as_ref() }
     }
 
     fn into_raw(self) -> *mut Buckets {
-        let p = self.0.as_ptr();
+        let p = self.b.as_ptr();
         core::mem::forget(self);
         p
     }
@@ -279,7 +307,7 @@ impl NewBuckets {
 impl Drop for NewBuckets {
     fn drop(&mut self) {
         // SAFETY: never published, so nothing else refers to it.
-        unsafe { free_buckets(self.0) };
+        unsafe { free_buckets(self.b) };
     }
 }
 
@@ -668,7 +696,7 @@ impl Locked<'_> {
         hash: impl Fn(usize, usize) -> u64,
     ) {
         let shard = self.shard;
-        let n = new.buckets().mask + 1;
+        let n = new.n;
         if n > shard.nbuckets() {
             shard.grows.fetch_add(1, Ordering::Relaxed);
         } else {
