@@ -49,9 +49,11 @@ kernel: setup
 kdir: kernel
 	@$(KDIR_CMD)
 
-# Evaluated lazily, after `kernel` made sure the tree exists.
-KDIR ?= $(shell $(KDIR_CMD) --print-dir)
-
+# The generated bindings depend on files of the kernel tree: their rules
+# exist only in the sub-make that `modules` runs with KDIR set, after
+# `kernel` made sure the tree exists (never while a fresh machine's make
+# parses this file, before scripts/setup installed the kernel source).
+ifdef KDIR
 $(GEN): rust/livepatch/bindings_helper.h rust/shadow/rust_klp_shadow.h $(S)/klp-bindgen
 	@$(S)/klp-bindgen $(KDIR) $< $@
 
@@ -60,15 +62,21 @@ $(STA_GEN): samples/ps_lock/sta_model.h $(S)/klp-bindgen
 
 $(SHADOW_GEN): $(SHADOW_MOD_C) $(S)/klp-bindgen
 	@$(S)/klp-bindgen $(KDIR) $< $@ 'dummy|dummy_(alloc|free|check)' --static-fns
+endif
+
+# Evaluated lazily, in recipes that run after `kernel`.
+KDIR ?= $(shell $(KDIR_CMD) --print-dir)
 
 modules: kernel
-	@$(MAKE) --no-print-directory $(GEN) $(STA_GEN) $(SHADOW_GEN)
+	@$(MAKE) --no-print-directory KDIR=$(KDIR) $(GEN) $(STA_GEN) $(SHADOW_GEN)
 	@$(KMAKE) modules
 	@$(MAKE) --no-print-directory -C $(KSFT) KDIR=$(KDIR)
 
 host-test: setup
 	@$(S)/host-test
 
+# scripts/check's time table counts from here.
+check: export CHECK_T0 := $(shell date +%s)
 check: modules host-test
 	@$(S)/check
 
@@ -82,7 +90,7 @@ bench: setup
 	@$(S)/bench
 
 rust-analyzer: kernel
-	@$(MAKE) --no-print-directory $(GEN) $(STA_GEN) $(SHADOW_GEN)
+	@$(MAKE) --no-print-directory KDIR=$(KDIR) $(GEN) $(STA_GEN) $(SHADOW_GEN)
 	@$(KMAKE) rust-analyzer
 
 clean:
