@@ -151,13 +151,21 @@ cycles() {
 	echo "$CYCLE_TX_US" >/sys/module/sta_model/parameters/tx_interval_us
 	reset
 	stations=$(sta_stat stations_allocated_total)
+	# Where a cycle's time goes: microseconds in each step, over all cycles.
+	local t_load=0 t_disable=0 t_unload=0 a b c d
+	now_us() { echo $((${EPOCHREALTIME/./} + 0)); }
 	for i in $(seq "$CYCLES"); do
-		load_lp "$fix" && disable_lp "$fix" && unload_mod "$fix" || {
+		a=$(now_us)
+		load_lp "$fix" && b=$(now_us) &&
+			disable_lp "$fix" && c=$(now_us) &&
+			unload_mod "$fix" && d=$(now_us) || {
 			ktap_print_msg "$fix: cycle $i failed"
 			ok=1
 			break
 		}
+		t_load=$((t_load + b - a)) t_disable=$((t_disable + c - b)) t_unload=$((t_unload + d - c))
 	done
+	ktap_print_msg "$fix: time per cycle: enable (insmod, transition) $((t_load / i / 1000)) ms, disable (transition, sysfs gone) $((t_disable / i / 1000)) ms, rmmod $((t_unload / i / 1000)) ms"
 	frames=$(sta_stat frames)
 	stations=$(($(sta_stat stations_allocated_total) - stations))
 	echo "$us" >/sys/module/sta_model/parameters/tx_interval_us
