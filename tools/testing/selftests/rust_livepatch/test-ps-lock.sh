@@ -7,10 +7,9 @@
 # (frames stranded in a sleep buffer of an awake station, frames delivered
 # out of order), livepatch sysfs and the rust_klp_shadow table's debugfs.
 #
-# PARTS (default "race"): "race" runs the unpatched, per-fix and replace
-# subtests, "cycles" the enable/disable/rmmod cycles, which take most of the
-# time and are their own test, test-ps-lock-cycles.sh (PARTS=cycles), so
-# that scripts/check can run them in one guest and the rest in another.
+# PARTS (default "race cycles"): "race" runs the unpatched, per-fix and
+# replace subtests, "cycles" the enable/disable/rmmod cycles (most of the
+# time; each cycle's steps are timed).
 # PERIOD (seconds, default 10): how long traffic runs per measurement.
 # CYCLES (default 20): enable/disable/rmmod cycles per patch, under lighter
 # traffic: one TX every CYCLE_TX_US (default 5000) us per thread instead of
@@ -179,7 +178,7 @@ cycles() {
 	expect_eq "ps_lock variables after $CYCLES cycles" 0 "$(shadow_count $PS_LOCK)"
 }
 
-PARTS=${PARTS:-race}
+PARTS=${PARTS:-race cycles}
 part() { [[ " $PARTS " == *" $1 "* ]]; }
 plan=2
 part race && plan=$((plan + 1 + ${#FIXES[@]} + 1))
