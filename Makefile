@@ -75,8 +75,6 @@ modules: kernel
 host-test: setup
 	@$(S)/host-test
 
-# scripts/check's time table counts from here.
-check: export CHECK_T0 := $(shell date +%s)
 check: modules host-test
 	@$(S)/check
 
