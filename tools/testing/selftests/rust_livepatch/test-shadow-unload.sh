@@ -13,7 +13,6 @@
 require_root
 
 MOD=test_rust_klp_shadow
-KMEMLEAK=/sys/kernel/debug/kmemleak
 
 ktap_print_header
 if is_loaded rust_klp_shadow; then
@@ -48,10 +47,7 @@ leaks() {
 	local out
 	[ -w $KMEMLEAK ] || { ktap_print_msg "no kmemleak"; return 1; }
 	# kmemleak reports only objects older than 5 s, found unreferenced twice.
-	sleep $(( 7 - ($(date +%s) - t0) > 0 ? 7 - ($(date +%s) - t0) : 0 ))
-	echo scan >$KMEMLEAK
-	sleep 1
-	echo scan >$KMEMLEAK
+	kmemleak_scans "$t0"
 	out=$(cat $KMEMLEAK)
 	[ -z "$out" ] && return 0
 	echo "$out" | head -40 | sed 's/^/# kmemleak: /'
