@@ -6,8 +6,12 @@
 #
 #   run.sh [test-foo.sh ...]     (default: every test-*.sh, in name order)
 #
-# Each test's wall time (and the kernel's uptime when this script started,
-# and the final kmemleak scan's time) is appended to $RESULTS/times.
+# A named test runs even when PENDING lists it, unless KSFT_HONOR_PENDING=1
+# (scripts/check names each guest's share of the tests that way).  With
+# GUEST_NAME set, the boot and kmemleak results carry it, so that the merged
+# report of several guests names the guest.  Each test's wall time (and the
+# kernel's uptime when this script started, and the final kmemleak scan's
+# time) is appended to $RESULTS/times.
 #
 # Besides each test's own verdict, a test fails when the kernel log it
 # produced shows a WARN, BUG, Oops, lockdep, KASAN or UBSAN report, except
@@ -43,7 +47,7 @@ cleanup_after() {
 	for lp in "$KLP_SYSFS_DIR"/*; do
 		[ -e "$lp/enabled" ] || continue
 		left+=("${lp##*/}")
-		[ "$(cat "$lp/enabled")" = 1 ] && echo 0 >"$lp/enabled"
+		[ "$(read_file "$lp/enabled")" = 1 ] && echo 0 >"$lp/enabled"
 	done
 	for m in "${MODULE_KOS[@]}"; do
 		m=${m##*/}
@@ -67,6 +71,7 @@ cleanup_after() {
 	return 0
 }
 
+suffix=${GUEST_NAME:+ ($GUEST_NAME)}
 times=${RESULTS:+$RESULTS/times}
 times=${times:-/dev/null}
 echo "boot $(cut -d' ' -f1 /proc/uptime)" >>"$times"
@@ -85,29 +90,29 @@ early=$(echo "$boot_log" | awk '/Run .* as init process/ { exit } { print }' | g
 late=$(echo "$boot_log" | awk 'p; /Run .* as init process/ { p = 1 }' | grep -E "$SPLAT_RE")
 if [ -n "$late" ]; then
 	echo "$late" | sed 's/^/# boot: /'
-	ktap_test_fail "boot log clean"
+	ktap_test_fail "boot log clean$suffix"
 elif [ -z "$early" ] && grep -q 'debug_locks: *0' /proc/lockdep_stats 2>/dev/null; then
 	echo "# lockdep is off (debug_locks 0) with no report in the log"
-	ktap_test_fail "boot log clean"
+	ktap_test_fail "boot log clean$suffix"
 elif [ -n "$early" ]; then
 	echo "$early" | sed 's/^/# early boot, before any module: /'
-	ktap_test_skip "boot log clean (a kernel report before user space started)"
+	ktap_test_skip "boot log clean$suffix (a kernel report before user space started)"
 else
-	ktap_test_pass "boot log clean"
+	ktap_test_pass "boot log clean$suffix"
 fi
 
 for t in "${tests[@]}"; do
 	# Tests named in PENDING are not run by default: they are reported as
 	# skipped with the reason given there.  Naming a test runs it anyway.
 	pending=$(awk -v t="$t" '$1 == t { $1 = ""; print substr($0, 2) }' PENDING 2>/dev/null)
-	if [ $# = 0 ] && [ -n "$pending" ]; then
+	if { [ $# = 0 ] || [ "${KSFT_HONOR_PENDING:-0}" = 1 ]; } && [ -n "$pending" ]; then
 		ktap_test_skip "$t (pending: $pending)"
 		continue
 	fi
 	mark=$(dmesg_mark)
 	log "===== $t ====="
 	t0=$SECONDS
-	timeout "${timeout:-600}" "./$t" 2>&1 | sed 's/^/# /'
+	timeout "${timeout:-600}" "./$t" 2>&1 | sed -u 's/^/# /'
 	rc=${PIPESTATUS[0]}
 	echo "# $t: $((SECONDS - t0)) s"
 	echo "$t $((SECONDS - t0))" >>"$times"
@@ -127,20 +132,20 @@ for t in "${tests[@]}"; do
 done
 
 # kmemleak: scan twice (objects must be unreferenced in two scans), report.
-km=/sys/kernel/debug/kmemleak
+km=$KMEMLEAK
 if [ -w $km ]; then
 	t0=$SECONDS
-	echo scan >$km; sleep 1; echo scan >$km
+	kmemleak_scans
 	leaks=$(cat $km)
 	echo "kmemleak-scan $((SECONDS - t0))" >>"$times"
 	if [ -n "$leaks" ]; then
 		echo "$leaks" | head -60 | sed 's/^/# kmemleak: /'
-		ktap_test_fail "kmemleak clean"
+		ktap_test_fail "kmemleak clean$suffix"
 	else
-		ktap_test_pass "kmemleak clean"
+		ktap_test_pass "kmemleak clean$suffix"
 	fi
 else
-	ktap_test_skip "kmemleak clean (no $km)"
+	ktap_test_skip "kmemleak clean$suffix (no $km)"
 fi
 
 [ -n "$RESULTS" ] && dmesg >"$RESULTS/dmesg.log"
