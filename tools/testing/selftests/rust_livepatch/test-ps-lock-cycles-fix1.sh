@@ -1,0 +1,7 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# The CYCLES enable/disable/rmmod cycles of rust_ps_lock_fix1 under traffic
+# (test-ps-lock.sh's "cycles" part for this fix alone: each fix's cycles are
+# a test of their own, so that scripts/check can spread them over its guests).
+PARTS=cycles CYCLE_FIXES=rust_ps_lock_fix1 exec "$(dirname "$0")/test-ps-lock.sh"
