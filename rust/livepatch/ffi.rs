@@ -20,8 +20,8 @@ use kernel::{alloc::Flags, bindings, types::Opaque};
 ///
 /// # Examples
 ///
-/// ```ignore
-/// use kernel::{bindings, ffi::c_int, types::Opaque};
+/// ```
+/// use kernel::{bindings, types::Opaque};
 ///
 /// // `&Opaque<bindings::file>` is passed as the C `struct file *`.
 /// let _: fn(<&Opaque<bindings::file> as klp::ffi::CType>::Raw) = |_: *mut bindings::file| {};
@@ -80,7 +80,7 @@ const _: () = {
 ///
 /// # Examples
 ///
-/// ```ignore
+/// ```
 /// use kernel::{bindings, prelude::*};
 ///
 /// assert!(klp::ffi::gfp_flags(bindings::GFP_KERNEL) == GFP_KERNEL);
@@ -102,18 +102,70 @@ pub(crate) fn gfp_may_sleep(flags: Flags) -> bool {
     gfp_raw(flags) & (1 << bindings::___GFP_DIRECT_RECLAIM_BIT) != 0
 }
 
+/// Whether the caller may sleep: the check the kernel's `might_sleep()` makes (not in hardirq,
+/// softirq or NMI context, with preemption and interrupts enabled, outside `rcu_read_lock()`),
+/// made by the table's `rust_klp_may_sleep()`.
+///
+/// The API's one may-sleep check: every operation that may sleep refuses to run where this is
+/// false, with an error and a `pr_err`, instead of sleeping in atomic context. (A kernel without
+/// `CONFIG_PREEMPT_COUNT` cannot tell a spinlock or, without `CONFIG_PREEMPT_RCU`, an RCU
+/// read-side critical section from process context; the test kernel has both.)
+#[inline]
+pub(crate) fn may_sleep() -> bool {
+    // SAFETY: No precondition: it reads the current context.
+    unsafe { crate::klp::bindings::rust_klp_may_sleep() }
+}
+
+/// Refuses, with `EINVAL` and a `pr_err` naming `what` and the caller's source location, an
+/// operation that may sleep where the caller may not: inside an [`RcuGuard`] the operation
+/// borrows (`in_rcu_guard`), or wherever [`may_sleep`] says so. Where the kernel's C code would
+/// call `might_sleep()`, the API calls this, and does not sleep when it fails.
+///
+/// [`RcuGuard`]: crate::klp::RcuGuard
+#[inline]
+#[track_caller]
+pub(crate) fn might_sleep(what: &str, in_rcu_guard: bool) -> kernel::error::Result {
+    if !in_rcu_guard && may_sleep() {
+        return Ok(());
+    }
+    let at = core::panic::Location::caller();
+    kernel::pr_err!(
+        "{} may sleep: refused in atomic context{} ({}:{})\n",
+        what,
+        if in_rcu_guard {
+            " (inside an RcuGuard)"
+        } else {
+            ""
+        },
+        at.file(),
+        at.line()
+    );
+    Err(kernel::error::code::EINVAL)
+}
+
 /// An address printed as the kernel's `%p` prints it: hashed, so that logs do not reveal kernel
 /// addresses (`{:p}` would print the raw address), and the same for the same address throughout
 /// a boot, so that log lines can be matched with those of C code.
 ///
 /// # Examples
 ///
-/// ```ignore
+/// ```
 /// let x = 5u32;
 /// pr_info!("x @ {}\n", klp::ffi::HashedPtr::new(&x));
 /// ```
 #[derive(Clone, Copy)]
 pub struct HashedPtr(*const core::ffi::c_void);
+
+// SAFETY: The pointer is an address to print, never dereferenced: any thread may hold it.
+unsafe impl Send for HashedPtr {}
+// SAFETY: As above: there is nothing to access through it.
+unsafe impl Sync for HashedPtr {}
+
+// SAFETY: A `HashedPtr` holds an address it never dereferences, so it does not matter whether
+// that address is in a module that went away: it is only printed, hashed.
+unsafe impl crate::klp::data::ShadowData for HashedPtr {
+    const LAYOUT: u64 = crate::klp::data::layout::named("klp::HashedPtr");
+}
 
 impl HashedPtr {
     /// The address of `p` (see [`Parent`](crate::klp::shadow::Parent)), for printing.

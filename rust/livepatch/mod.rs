@@ -8,7 +8,8 @@
 //! Out-of-tree Rust modules cannot depend on another Rust crate, so this API is shared as source:
 //! the crate root of every module that uses it includes it as a **public** module named `klp`
 //! (the macros refer to `$crate::klp`, and a public module keeps the items a given module does
-//! not use free of dead-code warnings):
+//! not use free of dead-code warnings), with the path relative to the crate root's file (not
+//! compiled on its own: every compiled example of this documentation starts with it):
 //!
 //! ```ignore
 //! #[path = "../../rust/livepatch/mod.rs"]
@@ -19,7 +20,8 @@
 //!
 //! | Mistake in C                              | Here                                            |
 //! |-------------------------------------------|-------------------------------------------------|
-//! | wrong type behind the `void *` of an id   | [`ShadowKey<T>`] binds the id to `T`; the table refuses another type for the id (`EINVAL`) |
+//! | wrong type behind the `void *` of an id   | [`ShadowKey<T>`] binds the id to `T`; the table refuses another type for the id (`EINVAL`), also from another module |
+//! | shadow data that points into a module     | `T` is [`ShadowData`]: no pointer into the module that made it, locks of a class the table owns |
 //! | forgotten or wrong destructor             | `T`'s [`Drop`] is the destructor, run exactly once on every removal path |
 //! | use after free of shadow data             | references live no longer than an [`RcuGuard`]; frees wait for a grace period |
 //! | a lock initialised twice, or not at all   | shadow data is initialised in place, once, by an [`PinInit`](kernel::init::PinInit) |
@@ -32,7 +34,7 @@
 //! A livepatch that fixes a missing lock with a shadow spinlock (the `ps_lock` fix of
 //! `Documentation/livepatch/shadow-vars.rst`):
 //!
-//! ```ignore
+//! ```
 //! use kernel::{c_str, prelude::*};
 //!
 //! #[path = "../../rust/livepatch/mod.rs"]
@@ -53,7 +55,7 @@
 //!     // SAFETY: `void ieee80211_sta_ps_deliver_wakeup(struct sta_info *sta)`.
 //!     unsafe fn deliver_wakeup(sta: *mut StaInfo) = "ieee80211_sta_ps_deliver_wakeup" {
 //!         let rcu = RcuGuard::new();
-//!         let lock = PS_LOCK.get_or_alloc(sta, klp::new_spinlock_bh!(()), GFP_ATOMIC, &rcu);
+//!         let lock = PS_LOCK.get_or_alloc(sta, SpinLockBh::new((), &PS_LOCK), GFP_ATOMIC, &rcu);
 //!         let _guard = lock.as_ref().ok().map(|lock| lock.lock());
 //!         // ... the original body ...
 //!     }
@@ -81,6 +83,7 @@
 //! ```
 
 pub mod bindings;
+pub mod data;
 pub mod ffi;
 pub mod patch;
 pub mod rcu;
@@ -88,13 +91,14 @@ pub mod seq_file;
 pub mod shadow;
 pub mod sync;
 
+pub use data::shadow_data;
+pub use data::ShadowData;
 pub use patch::replacement;
 pub use patch::{Callbacks, Func, Livepatch, Object, PatchedObject, State};
 pub use rcu::RcuGuard;
 pub use seq_file::seq_print;
 pub use seq_file::SeqFile;
 pub use shadow::ShadowKey;
-pub use sync::new_spinlock_bh;
 pub use sync::SpinLockBh;
 
 // The macros name their items `$crate::klp::...`: fail early, with a clear message, when this
@@ -117,7 +121,7 @@ const _: () = {
 ///
 /// # Examples
 ///
-/// ```ignore
+/// ```
 /// use kernel::prelude::*;
 ///
 /// #[path = "../../rust/livepatch/mod.rs"]

@@ -101,7 +101,7 @@ impl Func {
 ///
 /// # Examples
 ///
-/// ```ignore
+/// ```
 /// use kernel::ffi::{c_int, c_void};
 /// use klp::SeqFile;
 ///
@@ -253,7 +253,9 @@ impl PatchedObject {
 ///
 /// # Examples
 ///
-/// ```ignore
+/// ```
+/// use kernel::prelude::*;
+///
 /// struct Announce;
 ///
 /// impl klp::Callbacks for Announce {
@@ -327,8 +329,20 @@ type CallbackFn = unsafe extern "C" fn(*mut bindings::klp_object);
 ///
 /// # Examples
 ///
-/// ```ignore
+/// ```
 /// use kernel::c_str;
+/// # use kernel::ffi::{c_int, c_void};
+/// # klp::replacement! {
+/// #     // SAFETY: `static int cmdline_proc_show(struct seq_file *m, void *v)`.
+/// #     unsafe fn livepatch_cmdline_proc_show(_m: &klp::SeqFile, _v: *mut c_void) -> c_int =
+/// #         "cmdline_proc_show" { 0 }
+/// # }
+/// # klp::replacement! {
+/// #     // SAFETY: `void ieee80211_sta_ps_deliver_wakeup(struct sta_info *sta)`.
+/// #     unsafe fn deliver_wakeup(_sta: *mut c_void) = "ieee80211_sta_ps_deliver_wakeup" {}
+/// # }
+/// # struct Cleanup;
+/// # impl klp::Callbacks for Cleanup {}
 ///
 /// const OBJECTS: &[klp::Object] = &[
 ///     klp::Object::vmlinux(&[livepatch_cmdline_proc_show]),
@@ -386,7 +400,7 @@ impl Object {
 ///
 /// # Examples
 ///
-/// ```ignore
+/// ```
 /// /// The shadow `ps_lock`s exist: version 1 allocates them.
 /// const STATES: &[klp::State] = &[klp::State::new(1, 1)];
 /// ```
@@ -408,7 +422,17 @@ impl State {
 ///
 /// # Examples
 ///
-/// ```ignore
+/// ```
+/// # use kernel::{ffi::{c_int, c_void}, prelude::*};
+/// # klp::replacement! {
+/// #     // SAFETY: `static int cmdline_proc_show(struct seq_file *m, void *v)`.
+/// #     unsafe fn livepatch_cmdline_proc_show(m: &klp::SeqFile, _v: *mut c_void) -> c_int =
+/// #         "cmdline_proc_show"
+/// #     {
+/// #         klp::seq_print!(m, "this has been live patched\n");
+/// #         0
+/// #     }
+/// # }
 /// struct CmdlinePatch;
 ///
 /// impl klp::Livepatch for CmdlinePatch {

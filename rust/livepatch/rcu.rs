@@ -25,7 +25,7 @@ use core::marker::PhantomData;
 ///
 /// # Examples
 ///
-/// ```ignore
+/// ```
 /// use klp::{RcuGuard, ShadowKey};
 ///
 /// static COUNTER: ShadowKey<core::sync::atomic::AtomicU32> = ShadowKey::new(7);
@@ -77,20 +77,25 @@ impl Drop for RcuGuard {
 /// Waits until every pending RCU callback has run: after it returns, the destructors of all
 /// shadow variables freed before the call have completed (`rcu_barrier()`).
 ///
-/// Process context only: sleeps. Must not be called inside an [`RcuGuard`].
+/// Process context only: it sleeps. Where the caller may not sleep (atomic context, inside an
+/// [`RcuGuard`]), it is refused with `EINVAL` and a `pr_err`, and waits for nothing.
 ///
 /// # Examples
 ///
-/// ```ignore
+/// ```
 /// static FLAG: klp::ShadowKey<()> = klp::ShadowKey::new(3);
 ///
 /// fn forget(obj: *const kernel::bindings::task_struct) -> Result {
 ///     FLAG.free(obj)?;
-///     klp::rcu::barrier(); // `()`'s (empty) destructor has run, the memory is freed.
+///     klp::rcu::barrier()?; // `()`'s (empty) destructor has run, the memory is freed.
 ///     Ok(())
 /// }
 /// ```
-pub fn barrier() {
-    // SAFETY: `rcu_barrier()` has no preconditions beyond process context, documented above.
+#[inline]
+#[track_caller]
+pub fn barrier() -> kernel::error::Result {
+    super::ffi::might_sleep("rcu::barrier", false)?;
+    // SAFETY: `rcu_barrier()` has no preconditions beyond process context, checked above.
     unsafe { kernel::bindings::rcu_barrier() };
+    Ok(())
 }

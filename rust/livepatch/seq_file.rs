@@ -20,7 +20,7 @@ use kernel::{bindings, c_str, types::Opaque};
 ///
 /// # Examples
 ///
-/// ```ignore
+/// ```
 /// use kernel::ffi::{c_int, c_void};
 /// use klp::SeqFile;
 ///
@@ -55,7 +55,7 @@ impl SeqFile {
 ///
 /// # Examples
 ///
-/// ```ignore
+/// ```
 /// fn show(m: &klp::SeqFile) {
 ///     klp::seq_print!(m, "{} {}\n", "answer", 42);
 /// }

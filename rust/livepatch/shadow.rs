@@ -9,13 +9,16 @@
 //! A shadow variable is identified by the pair `<obj, id>`: `obj` is the address of the parent
 //! object (any pointer or reference, see [`Parent`]), `id` a number. A [`ShadowKey<T>`] binds an
 //! id to the Rust type `T` of its data at compile time, and [`ShadowKey::register`] binds it in
-//! the table at run time, so that no module can use the id for another type.
+//! the table at run time, so that no module can use the id for another type. `T` is
+//! [`ShadowData`]: data that may outlive the module that made it, with a declared identity the
+//! table compares.
 //!
 //! | operation                        | context                                               |
 //! |----------------------------------|-------------------------------------------------------|
-//! | [`ShadowKey::register`], [`Registration`] drop, [`barrier`] | process (sleeps)           |
+//! | [`ShadowKey::register`], [`barrier`] | process (sleeps; refused with `EINVAL` elsewhere) |
+//! | [`Registration`] drop            | process; elsewhere the id stays bound until the module unloads |
 //! | [`ShadowKey::get`], [`ShadowKey::contains`] | any                                        |
-//! | [`ShadowKey::alloc`]             | any with `GFP_ATOMIC`/`GFP_NOWAIT`; process with `GFP_KERNEL`, outside an [`RcuGuard`] |
+//! | [`ShadowKey::alloc`]             | any with `GFP_ATOMIC`/`GFP_NOWAIT`; process with `GFP_KERNEL` (refused elsewhere) |
 //! | [`ShadowKey::get_or_alloc`]      | any, inside an [`RcuGuard`]: non-sleeping flags only |
 //! | [`ShadowKey::free`], [`ShadowKey::free_all`] | any                                       |
 //! | the initialiser (a [`PinInit`])  | atomic: under the table's spinlock, must not sleep    |
@@ -23,15 +26,21 @@
 //!
 //! [`barrier`]: super::rcu::barrier
 
-use super::{bindings, ffi::gfp_may_sleep, ffi::gfp_raw, RcuGuard};
+use super::{
+    bindings,
+    data::ShadowData,
+    ffi::{gfp_may_sleep, gfp_raw, may_sleep, might_sleep},
+    sync::LockClass,
+    RcuGuard,
+};
 use core::{
     ffi::c_void,
     marker::PhantomData,
-    ptr::NonNull,
-    sync::atomic::{AtomicUsize, Ordering},
+    ptr::{self, NonNull},
+    sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering},
 };
 use kernel::{
-    alloc::{AllocError, Flags},
+    alloc::Flags,
     error::{code::*, to_result, Error, Result},
     ffi::{c_int, c_ulong},
     init::PinInit,
@@ -52,7 +61,8 @@ pub const MAX_ALIGN: usize = 16;
 ///
 /// # Examples
 ///
-/// ```ignore
+/// ```
+/// use kernel::ffi::c_void;
 /// use klp::shadow::{self, ShadowKey};
 ///
 /// static SEEN: ShadowKey<()> = ShadowKey::new(0x3001);
@@ -73,7 +83,7 @@ pub fn value<T>(value: T) -> impl PinInit<T> {
 ///
 /// # Examples
 ///
-/// ```ignore
+/// ```
 /// use klp::shadow::Parent;
 ///
 /// let x = 5u32;
@@ -121,20 +131,20 @@ impl<P: ?Sized> Parent for &mut P {
 /// operation, the module registers the key with [`ShadowKey::register`] and keeps the returned
 /// [`Registration`] (typically in its module struct) for as long as it uses the key.
 ///
-/// Shadow data is shared between CPUs and dropped by whichever CPU frees it, hence
-/// `T: Send + Sync`. It never moves once allocated: it is initialised in place by a
-/// [`PinInit<T, E>`], so a lock inside it (e.g. a [`SpinLockBh`]) works. `T`'s [`Drop`] is the
-/// destructor: it runs exactly once for every variable, whichever way it is removed
-/// ([`free`](Self::free), [`free_all`](Self::free_all) or the table's teardown when the last
-/// registration of the id goes away), after an RCU grace period, in softirq or process context:
-/// it must not sleep.
+/// `T` is [`ShadowData`]: shared between CPUs and modules, dropped by whichever frees it, and
+/// holding nothing that points into the module that made it. It never moves once allocated: it
+/// is initialised in place by a [`PinInit<T, E>`], so a lock inside it (a [`SpinLockBh`]) works.
+/// `T`'s [`Drop`] is the destructor: it runs exactly once for every variable, whichever way it is
+/// removed ([`free`](Self::free), [`free_all`](Self::free_all) or the table's teardown when the
+/// last registration of the id goes away), after an RCU grace period, in softirq or process
+/// context: it must not sleep.
 ///
 /// Ids are global: two modules that use the same id share the variables, and must use the same
-/// type. The table compares a fingerprint of `T` (its path relative to its crate, size and
-/// alignment) and refuses a different one with `EINVAL` at registration. The path is made
-/// crate-relative (`crate::PsLock`, not `livepatch_fix1::PsLock`), so two livepatch modules (e.g.
-/// a cumulative patch replacing an older one) share an id when they declare the type at the same
-/// path, typically from a shared source file. C code that uses the id through the table's
+/// type. The table compares `T`'s size, alignment and declared identity
+/// ([`ShadowData::LAYOUT`]) and refuses another type with `EINVAL` at registration, with a
+/// `pr_err` naming both types and both modules. Two modules share an id when they declare the
+/// type the same way, typically from a shared source file with
+/// [`shadow_data!`](crate::klp::shadow_data). C code that uses the id through the table's
 /// untyped functions (`rust_klp_shadow_alloc()`, ...) is outside these guarantees: give Rust and C
 /// users different ids.
 ///
@@ -142,12 +152,13 @@ impl<P: ?Sized> Parent for &mut P {
 ///
 /// # Invariants
 ///
-/// `registered` counts the live [`Registration`]s of `self`; while it is non-zero, the table binds
-/// `id` to the fingerprint of `T`, so every variable under `id` holds an initialised `T`.
+/// `registered` counts the live [`Registration`]s of `self`; while it is non-zero, `binding` is
+/// the table's binding of `id` and `gen` the generation those registrations belong to, in which
+/// the table binds `id` to a type equal to `T`.
 ///
 /// # Examples
 ///
-/// ```ignore
+/// ```
 /// use core::sync::atomic::{AtomicU32, Ordering};
 /// use kernel::prelude::*;
 /// use klp::{shadow, RcuGuard, ShadowKey};
@@ -173,10 +184,24 @@ impl<P: ?Sized> Parent for &mut P {
 pub struct ShadowKey<T> {
     id: c_ulong,
     registered: AtomicUsize,
+    binding: AtomicPtr<bindings::rust_klp_shadow_binding>,
+    gen: AtomicUsize,
+    /// A refused use was reported since the last registration (reported once, not per call).
+    reported: AtomicBool,
     _p: PhantomData<fn() -> T>,
 }
 
-impl<T: Send + Sync> ShadowKey<T> {
+/// What a typed call passes to the table: the id's binding and the caller's generation.
+#[derive(Clone, Copy)]
+struct Bound {
+    binding: *const bindings::rust_klp_shadow_binding,
+    gen: c_ulong,
+}
+
+/// `-ESTALE`: the table's answer when the generation of a call is over.
+const ESTALE_ERRNO: c_int = -(kernel::bindings::ESTALE as c_int);
+
+impl<T: ShadowData> ShadowKey<T> {
     /// Creates a key for the shadow variables with id `id`.
     ///
     /// Does not compile when the alignment of `T` exceeds [`MAX_ALIGN`].
@@ -185,9 +210,13 @@ impl<T: Send + Sync> ShadowKey<T> {
             core::mem::align_of::<T>() <= MAX_ALIGN,
             "shadow data must not need more than MAX_ALIGN (16) bytes of alignment"
         );
+        // INVARIANT: no registration.
         ShadowKey {
             id,
             registered: AtomicUsize::new(0),
+            binding: AtomicPtr::new(ptr::null_mut()),
+            gen: AtomicUsize::new(0),
+            reported: AtomicBool::new(false),
             _p: PhantomData,
         }
     }
@@ -199,15 +228,16 @@ impl<T: Send + Sync> ShadowKey<T> {
 
     /// Binds the id to `T` in the table, for as long as the returned [`Registration`] lives.
     ///
-    /// Returns `EINVAL` (and the table prints both types with `pr_err`) when another module
-    /// registered the id for a different type; `ENOMEM` when out of memory. A key may be
-    /// registered more than once; it is usable while any registration lives.
+    /// Returns `EINVAL` when another module registered the id for a different type (the table
+    /// prints both types and modules with `pr_err`), or when called where it may not sleep;
+    /// `ENOMEM` when out of memory. A key may be registered more than once; it is usable while
+    /// any registration lives.
     ///
     /// Process context only.
     ///
     /// # Examples
     ///
-    /// ```ignore
+    /// ```
     /// static A: klp::ShadowKey<u64> = klp::ShadowKey::new(0x2000);
     /// static B: klp::ShadowKey<u32> = klp::ShadowKey::new(0x2000);
     ///
@@ -215,42 +245,92 @@ impl<T: Send + Sync> ShadowKey<T> {
     /// assert_eq!(B.register().err(), Some(EINVAL)); // id 0x2000 holds `u64`s.
     /// drop(a);
     /// let b = B.register()?; // The id is free again.
+    /// # drop(b);
     /// # Ok::<(), Error>(())
     /// ```
+    #[track_caller]
     pub fn register(&'static self) -> Result<Registration<T>> {
-        let desc = TypeDesc::new::<T>(GFP_KERNEL)?;
-        // `desc.raw` stays at its address (boxed), its `name` pointing into `desc.name`, until
-        // `Registration::drop` unregisters it; `dtor::<T>` drops the `T` every variable holds.
-        // SAFETY: `desc.raw_ptr()` is valid for as long as the table keeps it (see above).
-        to_result(unsafe { bindings::rust_klp_shadow_type_register(self.id, desc.raw_ptr()) })?;
-        // INVARIANT: The table now binds `id` to `T`, until the registration is dropped.
-        self.registered.fetch_add(1, Ordering::AcqRel);
-        Ok(Registration { key: self, desc })
+        might_sleep("ShadowKey::register", false)?;
+        let name = type_name::<T>(GFP_KERNEL)?;
+        let ty = bindings::rust_klp_shadow_type {
+            name: name.as_ptr(),
+            size: core::mem::size_of::<T>(),
+            align: core::mem::align_of::<T>(),
+            layout: T::LAYOUT,
+            dtor: Some(dtor::<T>),
+            owner: crate::THIS_MODULE.as_ptr(),
+        };
+        let mut reg = ptr::null_mut();
+        let mut binding = ptr::null_mut();
+        let mut gen = 0;
+        // SAFETY: Process context (checked above). `ty` and its NUL-terminated name are valid
+        // for the call (the table copies them); `dtor::<T>` may be called with any variable of the
+        // id while the registration lives, since the table admits only types equal to `T` for it
+        // (`ShadowData`'s contract), and it is code of `owner`, this module. The out pointers
+        // are valid for writes.
+        to_result(unsafe {
+            bindings::rust_klp_shadow_type_register(self.id, &ty, &mut reg, &mut binding, &mut gen)
+        })?;
+        let reg = NonNull::new(reg).ok_or(EINVAL)?;
+        self.binding.store(binding, Ordering::Relaxed);
+        self.gen.store(gen, Ordering::Relaxed);
+        self.reported.store(false, Ordering::Relaxed);
+        // INVARIANT: `binding` and `gen` are set above; Release: an operation that sees the count
+        // sees them.
+        self.registered.fetch_add(1, Ordering::Release);
+        Ok(Registration { key: self, reg })
     }
 
-    /// Whether the key is registered; prints an error naming the misused operation if not.
-    fn check(&self, op: &str) -> Result {
-        if self.registered.load(Ordering::Acquire) > 0 {
-            return Ok(());
+    /// The binding and generation to pass to the table, if the key is registered; else
+    /// `EINVAL` and, the first time, a `pr_err` naming the operation.
+    fn bound(&self, op: &str) -> Result<Bound> {
+        if self.registered.load(Ordering::Acquire) == 0 {
+            self.refused(op, "the key is not registered");
+            return Err(EINVAL);
         }
-        pr_err!(
-            "shadow id {:#x} ({}): {} before ShadowKey::register()\n",
-            self.id,
-            core::any::type_name::<T>(),
-            op
-        );
-        Err(EINVAL)
+        Ok(Bound {
+            binding: self.binding.load(Ordering::Relaxed),
+            gen: self.gen.load(Ordering::Relaxed),
+        })
     }
 
-    /// Returns the data of the shadow variable `<obj, id>`, if there is one.
+    /// Reports a refused operation, once per registration of the key.
+    fn refused(&self, op: &str, why: &str) {
+        if !self.reported.swap(true, Ordering::Relaxed) {
+            pr_err!(
+                "shadow id {:#x} ({}): {} refused: {}\n",
+                self.id,
+                core::any::type_name::<T>(),
+                op,
+                why
+            );
+        }
+    }
+
+    /// Maps the table's error for `op`: a generation that is over (the registration went while
+    /// the call ran) is `EINVAL`, as for an unregistered key.
+    fn table_result(&self, op: &str, err: c_int) -> Result {
+        match err {
+            0 => Ok(()),
+            ESTALE_ERRNO => {
+                self.refused(op, "the registration went away during the call");
+                Err(EINVAL)
+            }
+            e => Err(Error::from_errno(e)),
+        }
+    }
+
+    /// Returns the data of the shadow variable `<obj, id>`, if it exists.
     ///
-    /// The reference lives as long as the RCU read-side critical section `rcu`: the variable may
-    /// be freed meanwhile by another CPU, but its memory and `T` stay valid until the section
-    /// ends. Any context. Returns `None` (with a `pr_err`) when the key is not registered.
+    /// The reference lives as long as the [`RcuGuard`] `rcu`: the variable may be freed
+    /// meanwhile (by [`free`](Self::free) on another CPU), but its data stays valid until `rcu`
+    /// is dropped. Any context. `None` (with a `pr_err`) when the key is not registered.
     ///
     /// # Examples
     ///
-    /// ```ignore
+    /// ```
+    /// use kernel::{bindings, types::Opaque};
+    ///
     /// static NAME_LEN: klp::ShadowKey<usize> = klp::ShadowKey::new(0x3000);
     ///
     /// fn name_len(file: &Opaque<bindings::file>) -> usize {
@@ -260,12 +340,17 @@ impl<T: Send + Sync> ShadowKey<T> {
     /// ```
     pub fn get<'r>(&'static self, obj: impl Parent, rcu: &'r RcuGuard) -> Option<&'r T> {
         let _ = rcu;
-        self.check("get").ok()?;
-        // SAFETY: No precondition: the table looks the pair up under its own protection.
-        let data = unsafe { bindings::rust_klp_shadow_get(obj.shadow_addr(), self.id) };
-        // By the type invariant (the key is registered), a variable under `id` holds an
-        // initialised `T`, aligned (`align_of::<T>() <= MAX_ALIGN`, which the table guarantees),
-        // freed only after an RCU grace period, which cannot end before `rcu` is dropped.
+        let b = self.bound("get").ok()?;
+        // SAFETY: `b.binding` comes from the table (type invariant: the key is registered).
+        let data =
+            unsafe { bindings::rust_klp_shadow_get_bound(b.binding, b.gen, obj.shadow_addr()) };
+        // The table returns only a variable of generation `b.gen`, in which the id is bound to a
+        // type equal to `T` (type invariant), so it holds an initialised `T`: every variable of
+        // the generation was initialised by an initialiser of such a type (`ShadowData`'s
+        // contract), and the variables of the generation before were all freed before it began.
+        // It is aligned (`align_of::<T>() <= MAX_ALIGN`, which the table guarantees), and freed
+        // only after an RCU grace period, which cannot end before `rcu` is dropped; the id cannot
+        // be bound again (to another type) before that grace period either.
         let data = NonNull::new(data.cast::<T>())?;
         // SAFETY: Valid `T` for the borrow of `rcu` (above); shared access is fine: `T: Sync`,
         // and nobody gets a `&mut T` to shadow data.
@@ -278,7 +363,9 @@ impl<T: Send + Sync> ShadowKey<T> {
     ///
     /// # Examples
     ///
-    /// ```ignore
+    /// ```
+    /// use kernel::ffi::c_void;
+    ///
     /// static SEEN: klp::ShadowKey<()> = klp::ShadowKey::new(0x3001);
     ///
     /// fn first_time(obj: *const c_void) -> bool {
@@ -290,72 +377,79 @@ impl<T: Send + Sync> ShadowKey<T> {
         self.get(obj, &rcu).is_some()
     }
 
-    /// Calls the table's `get_or_alloc` with an initialiser for `T`; returns the data and whether
-    /// the initialiser ran (`false`: the variable existed).
+    /// Calls the table's typed allocation with an initialiser for `T`; returns the data and
+    /// whether the initialiser ran (`false`: the variable existed and `get_existing` is set).
     ///
     /// The caller ensures, if `flags` may sleep, that it may sleep.
-    fn get_or_alloc_raw<E, I>(
+    fn alloc_raw<E, I>(
         &'static self,
+        op: &str,
         obj: impl Parent,
         init: I,
         flags: Flags,
+        get_existing: bool,
     ) -> Result<(NonNull<T>, bool)>
     where
         I: PinInit<T, E>,
         Error: From<E>,
     {
+        let b = self.bound(op)?;
         let mut ctor_data = CtorData::<T, I, E> {
             init: Some(init),
             outcome: Outcome::NotRun,
             _p: PhantomData,
         };
-        // SAFETY: `ctor::<T, I, E>` is called (at most once, before this call returns, on this
-        // task) with `ctor_data`, which is a valid `CtorData<T, I, E>` for the whole call, and
-        // with a zeroed buffer of `size_of::<T>()` bytes aligned to at least `MAX_ALIGN`.
-        let data = unsafe {
-            bindings::rust_klp_shadow_get_or_alloc(
+        let mut data = ptr::null_mut();
+        // SAFETY: `b.binding` comes from the table (type invariant). `ctor::<T, I, E>` is called
+        // (at most once, before this call returns, on this task) with `ctor_data`, which is a
+        // valid `CtorData<T, I, E>` for the whole call, and with a zeroed buffer of
+        // `size_of::<T>()` bytes aligned to at least `MAX_ALIGN`. `data` is valid for writes.
+        let err = unsafe {
+            bindings::rust_klp_shadow_alloc_bound(
+                b.binding,
+                b.gen,
                 obj.shadow_addr(),
-                self.id,
                 core::mem::size_of::<T>(),
                 gfp_raw(flags),
                 Some(ctor::<T, I, E>),
                 (&mut ctor_data as *mut CtorData<T, I, E>).cast::<c_void>(),
+                get_existing,
+                &mut data,
             )
         };
         // An initialiser the table did not run is dropped with `ctor_data`.
-        match (NonNull::new(data.cast::<T>()), ctor_data.outcome) {
-            (Some(data), Outcome::Initialised) => Ok((data, true)),
-            (Some(data), Outcome::NotRun) => Ok((data, false)),
-            (None, Outcome::Failed(e)) => Err(e),
-            (None, Outcome::NotRun) => Err(ENOMEM),
-            // The table returned NULL after a successful initialisation, or data after a failed
-            // one: it broke its contract.
-            (Some(_), Outcome::Failed(e)) => Err(e),
-            (None, Outcome::Initialised) => Err(EINVAL),
+        if let Outcome::Failed(e) = ctor_data.outcome {
+            return Err(e);
         }
+        self.table_result(op, err)?;
+        let data = NonNull::new(data.cast::<T>()).ok_or(EINVAL)?;
+        Ok((data, matches!(ctor_data.outcome, Outcome::Initialised)))
     }
 
     /// Allocates the shadow variable `<obj, id>` and initialises its data in place with `init`.
     ///
     /// Errors: `EEXIST` if the variable exists (the existing one is untouched, and, unlike
     /// `klp_shadow_alloc()`, nothing is `WARN`ed); `ENOMEM`; or the error of `init`, in which case
-    /// nothing is inserted. `EINVAL` when the key is not registered.
+    /// nothing is inserted. `EINVAL` when the key is not registered, or when `flags` may sleep
+    /// and the caller may not (atomic context, inside an [`RcuGuard`]).
     ///
     /// `init` runs under the table's spinlock, in atomic context, at most once: it must not
-    /// sleep. With `GFP_KERNEL`, call from process context, not inside an [`RcuGuard`].
+    /// sleep.
     ///
     /// # Examples
     ///
-    /// ```ignore
-    /// use klp::{new_spinlock_bh, ShadowKey, SpinLockBh};
+    /// ```
+    /// use kernel::ffi::c_void;
+    /// use klp::{ShadowKey, SpinLockBh};
     ///
     /// static PS_LOCK: ShadowKey<SpinLockBh<()>> = ShadowKey::new(1);
     ///
     /// // Called from the replaced `sta_info_alloc()`: the parent's lifecycle.
     /// fn attach(sta: *mut c_void) -> Result {
-    ///     PS_LOCK.alloc(sta, new_spinlock_bh!((), "ps_lock"), GFP_KERNEL)
+    ///     PS_LOCK.alloc(sta, SpinLockBh::new((), &PS_LOCK), GFP_KERNEL)
     /// }
     /// ```
+    #[track_caller]
     pub fn alloc<E>(
         &'static self,
         obj: impl Parent,
@@ -365,8 +459,10 @@ impl<T: Send + Sync> ShadowKey<T> {
     where
         Error: From<E>,
     {
-        self.check("alloc")?;
-        match self.get_or_alloc_raw(obj, init, flags)? {
+        if gfp_may_sleep(flags) {
+            might_sleep("ShadowKey::alloc with sleeping GFP flags", false)?;
+        }
+        match self.alloc_raw("alloc", obj, init, flags, false)? {
             (_, true) => Ok(()),
             (_, false) => Err(EEXIST),
         }
@@ -384,20 +480,22 @@ impl<T: Send + Sync> ShadowKey<T> {
     ///
     /// # Examples
     ///
-    /// ```ignore
-    /// use klp::{new_spinlock_bh, RcuGuard, ShadowKey, SpinLockBh};
+    /// ```
+    /// use kernel::ffi::c_void;
+    /// use klp::{RcuGuard, ShadowKey, SpinLockBh};
     ///
     /// static PS_LOCK: ShadowKey<SpinLockBh<()>> = ShadowKey::new(1);
     ///
     /// // A station allocated before the patch has no `ps_lock` yet: add it on first use.
     /// fn with_ps_lock(sta: *mut c_void, f: impl FnOnce()) -> Result {
     ///     let rcu = RcuGuard::new();
-    ///     let lock = PS_LOCK.get_or_alloc(sta, new_spinlock_bh!((), "ps_lock"), GFP_ATOMIC, &rcu)?;
+    ///     let lock = PS_LOCK.get_or_alloc(sta, SpinLockBh::new((), &PS_LOCK), GFP_ATOMIC, &rcu)?;
     ///     let _guard = lock.lock();
     ///     f();
     ///     Ok(())
     /// }
     /// ```
+    #[track_caller]
     pub fn get_or_alloc<'r, E>(
         &'static self,
         obj: impl Parent,
@@ -409,19 +507,13 @@ impl<T: Send + Sync> ShadowKey<T> {
         Error: From<E>,
     {
         let _ = rcu;
-        self.check("get_or_alloc")?;
         if gfp_may_sleep(flags) {
-            pr_err!(
-                "shadow id {:#x} ({}): get_or_alloc with sleeping GFP flags inside an RcuGuard\n",
-                self.id,
-                core::any::type_name::<T>()
-            );
-            return Err(EINVAL);
+            might_sleep("ShadowKey::get_or_alloc with sleeping GFP flags", true)?;
         }
-        let (data, _) = self.get_or_alloc_raw(obj, init, flags)?;
+        let (data, _) = self.alloc_raw("get_or_alloc", obj, init, flags, true)?;
         // SAFETY: As in `get`: the variable holds an initialised `T` (the initialiser succeeded,
-        // or the variable existed under the registered id), and it cannot be freed before `rcu`
-        // is dropped.
+        // or the variable existed in the registered generation), and it cannot be freed before
+        // `rcu` is dropped.
         Ok(unsafe { data.as_ref() })
     }
 
@@ -434,18 +526,23 @@ impl<T: Send + Sync> ShadowKey<T> {
     ///
     /// # Examples
     ///
-    /// ```ignore
+    /// ```
+    /// use kernel::ffi::c_void;
+    /// # static PS_LOCK: klp::ShadowKey<klp::SpinLockBh<()>> = klp::ShadowKey::new(1);
+    ///
     /// // Called from the replaced `sta_info_free()`: the parent's lifecycle.
     /// fn detach(sta: *mut c_void) {
     ///     let _ = PS_LOCK.free(sta);
     /// }
     /// ```
     pub fn free(&'static self, obj: impl Parent) -> Result {
-        self.check("free")?;
-        // SAFETY: By the type invariant, a variable under `id` holds a `T`, which `dtor::<T>`
-        // drops; the table calls it once, after a grace period.
-        unsafe { bindings::rust_klp_shadow_free_rcu(obj.shadow_addr(), self.id, Some(dtor::<T>)) };
-        Ok(())
+        let b = self.bound("free")?;
+        // SAFETY: `b.binding` comes from the table (type invariant). The table drops the `T` of
+        // the variable with the destructor of a live registration of the id, after a grace
+        // period.
+        let err =
+            unsafe { bindings::rust_klp_shadow_free_bound(b.binding, b.gen, obj.shadow_addr()) };
+        self.table_result("free", err)
     }
 
     /// Removes every shadow variable with this id, as [`free`](Self::free) does for one.
@@ -455,7 +552,8 @@ impl<T: Send + Sync> ShadowKey<T> {
     ///
     /// # Examples
     ///
-    /// ```ignore
+    /// ```
+    /// # static PS_LOCK: klp::ShadowKey<klp::SpinLockBh<()>> = klp::ShadowKey::new(1);
     /// struct Cleanup;
     ///
     /// impl klp::Callbacks for Cleanup {
@@ -465,10 +563,21 @@ impl<T: Send + Sync> ShadowKey<T> {
     /// }
     /// ```
     pub fn free_all(&'static self) -> Result {
-        self.check("free_all")?;
-        // SAFETY: As in `free`, for every variable under `id`.
-        unsafe { bindings::rust_klp_shadow_free_all_rcu(self.id, Some(dtor::<T>)) };
-        Ok(())
+        let b = self.bound("free_all")?;
+        // SAFETY: As in `free`, for every variable of the id.
+        let err = unsafe { bindings::rust_klp_shadow_free_all_bound(b.binding, b.gen) };
+        self.table_result("free_all", err)
+    }
+
+    /// The lockdep class the table owns for the locks inside this id's data, for
+    /// [`SpinLockBh::new`](super::SpinLockBh::new). `EINVAL` when the key is not registered.
+    pub fn lock_class(&'static self) -> Result<LockClass> {
+        let b = self.bound("lock_class")?;
+        let mut name = ptr::null();
+        // SAFETY: `b.binding` comes from the table (type invariant); `name` is valid for writes.
+        let key = unsafe { bindings::rust_klp_shadow_lock_class(b.binding, &mut name) };
+        // SAFETY: The table owns the class and its name until it unloads.
+        Ok(unsafe { LockClass::from_table(key, name) })
     }
 }
 
@@ -477,15 +586,22 @@ impl<T: Send + Sync> ShadowKey<T> {
 /// Dropping the last registration of an id (of any module) makes the table free the variables
 /// left under it, running `T`'s [`Drop`] for each (it prints a warning: a module should free
 /// what it allocated). The drop then waits for pending destructors (`rcu_barrier()`), so no
-/// destructor of this module runs after it is unloaded. Process context only.
+/// destructor of this module runs after it is unloaded.
+///
+/// Drop it in process context. Dropped where it may not sleep (softirq, a spinlock, an
+/// [`RcuGuard`]), it only stops the key's use and prints an error: the table keeps the id bound
+/// until the module unloads, and then unbinds it, as it does for a registration that was never
+/// dropped (`core::mem::forget`).
 ///
 /// # Invariants
 ///
-/// `desc` is registered with the table for `key.id`, and counted in `key.registered`.
+/// `reg` is a registration of `key.id` in the table, counted in `key.registered`.
 ///
 /// # Examples
 ///
-/// ```ignore
+/// ```
+/// use kernel::prelude::*;
+///
 /// static PS_LOCK: klp::ShadowKey<klp::SpinLockBh<()>> = klp::ShadowKey::new(1);
 ///
 /// struct Fix {
@@ -501,83 +617,45 @@ impl<T: Send + Sync> ShadowKey<T> {
 /// }
 /// ```
 #[must_use = "the id is unregistered when the registration is dropped"]
-pub struct Registration<T: Send + Sync + 'static> {
+pub struct Registration<T: ShadowData> {
     key: &'static ShadowKey<T>,
-    desc: KBox<TypeDesc>,
+    reg: NonNull<bindings::rust_klp_shadow_reg>,
 }
 
-impl<T: Send + Sync + 'static> Registration<T> {
+// SAFETY: The registration handle is only passed to the table's unregister, which any thread may
+// call (in process context).
+unsafe impl<T: ShadowData> Send for Registration<T> {}
+// SAFETY: Nothing is accessed through a shared reference.
+unsafe impl<T: ShadowData> Sync for Registration<T> {}
+
+impl<T: ShadowData> Registration<T> {
     /// Returns the key this registration is for.
     pub fn key(&self) -> &'static ShadowKey<T> {
         self.key
     }
 }
 
-impl<T: Send + Sync + 'static> Drop for Registration<T> {
+impl<T: ShadowData> Drop for Registration<T> {
     fn drop(&mut self) {
         self.key.registered.fetch_sub(1, Ordering::AcqRel);
-        // SAFETY: By the type invariant, `desc` is registered for the id; it is unregistered
-        // once, here, and outlives the call.
-        unsafe { bindings::rust_klp_shadow_type_unregister(self.key.id, self.desc.raw_ptr()) };
-        // Destructors of variables freed with `rust_klp_shadow_free_rcu()` are this module's
-        // code: let them finish before the module can go away.
-        super::rcu::barrier();
-    }
-}
-
-/// The fingerprint of a shadow data type, as the table sees it, and the storage of its name.
-struct TypeDesc {
-    raw: bindings::rust_klp_shadow_type,
-    /// The NUL-terminated, crate-relative name of the type; `raw.name` points into it.
-    _name: KVec<u8>,
-}
-
-// SAFETY: `TypeDesc` is only read (by the table) after construction; its raw pointers point to
-// its own heap buffer and to code, which any thread may read.
-unsafe impl Send for TypeDesc {}
-// SAFETY: As above: nothing mutates it after construction.
-unsafe impl Sync for TypeDesc {}
-
-impl TypeDesc {
-    fn new<T: Send + Sync>(flags: Flags) -> Result<KBox<Self>, AllocError> {
-        let name = crate_relative_type_name::<T>(flags)?;
-        let raw = bindings::rust_klp_shadow_type {
-            name: name.as_ptr(),
-            size: core::mem::size_of::<T>(),
-            align: core::mem::align_of::<T>(),
-            dtor: Some(dtor::<T>),
-        };
-        KBox::new(TypeDesc { raw, _name: name }, flags)
-    }
-
-    fn raw_ptr(&self) -> *const bindings::rust_klp_shadow_type {
-        &self.raw
-    }
-}
-
-/// Returns `core::any::type_name::<T>()` with this crate's name replaced by `crate`,
-/// NUL-terminated.
-fn crate_relative_type_name<T>(flags: Flags) -> Result<KVec<u8>, AllocError> {
-    let name = core::any::type_name::<T>().as_bytes();
-    let krate = module_path!().split("::").next().unwrap_or("").as_bytes();
-    let is_ident = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
-    let mut out = KVec::with_capacity(name.len() + 1, flags)?;
-    let mut i = 0;
-    while i < name.len() {
-        let rest = &name[i..];
-        let at_start = i == 0 || !is_ident(name[i - 1]);
-        if at_start
-            && !krate.is_empty()
-            && rest.starts_with(krate)
-            && rest[krate.len()..].starts_with(b"::")
-        {
-            out.extend_from_slice(b"crate", flags)?;
-            i += krate.len();
-        } else {
-            out.push(name[i], flags)?;
-            i += 1;
+        if !may_sleep() {
+            pr_err!(
+                "shadow id {:#x}: registration dropped in atomic context; the id stays bound until the module unloads\n",
+                self.key.id
+            );
+            return;
         }
+        // SAFETY: Process context (checked above). By the type invariant, `reg` is a
+        // registration of the table; it is removed once, here.
+        unsafe { bindings::rust_klp_shadow_type_unregister(self.reg.as_ptr()) };
     }
+}
+
+/// Returns `core::any::type_name::<T>()`, NUL-terminated, for the table's reports.
+fn type_name<T>(flags: Flags) -> Result<KVec<u8>> {
+    let name = core::any::type_name::<T>().as_bytes();
+    let mut out = KVec::with_capacity(name.len() + 1, flags)?;
+    out.extend_from_slice(name, flags)?;
     out.push(0, flags)?;
     Ok(out)
 }

@@ -4,8 +4,8 @@
 //!
 //! C header: [rust/shadow/rust_klp_shadow.h](../rust_klp_shadow.h)
 //!
-//! This module is two things, and the crate's only `unsafe` code besides the RCU mechanism of
-//! `shard.rs`:
+//! This module is two things, and with `types.rs` the crate's only `unsafe` code besides the RCU
+//! mechanism of `shard.rs`:
 //!
 //! - the crate's `platform`: what `shard.rs` and `table.rs` need from the kernel (kmalloc, RCU,
 //!   the IRQ-safe shard lock, the resize work), wrapped so that their use is safe;
@@ -14,8 +14,7 @@
 //!   texts of `kernel/livepatch/shadow.c`.
 
 use crate::klp_bindings as kb;
-use crate::table::{self, AllocError, Mode, Retire, Table, TypeError, TypeInfo};
-use core::cell::UnsafeCell;
+use crate::table::{self, AllocError, Mode, Retire, Table};
 use core::marker::PhantomData;
 use core::mem::ManuallyDrop;
 use core::ptr::{self, NonNull};
@@ -34,8 +33,6 @@ mod glue {
     use kernel::bindings::{gfp_t, spinlock_t};
     use kernel::ffi::{c_char, c_int, c_ulong, c_void};
 
-    use crate::klp_bindings::rust_klp_shadow_type;
-
     extern "C" {
         pub(super) fn rks_lock_init(lock: *mut spinlock_t);
         pub(super) fn rks_lock(lock: *mut spinlock_t) -> c_ulong;
@@ -50,20 +47,6 @@ mod glue {
         pub(super) fn rks_warn_duplicate(obj: *mut c_void, id: c_ulong);
         pub(super) fn rks_err_ctor(obj: *mut c_void, id: c_ulong, err: c_int);
         pub(super) fn rks_err_too_large(obj: *mut c_void, id: c_ulong, size: usize, max: usize);
-        pub(super) fn rks_err_type_align(id: c_ulong, new: *const rust_klp_shadow_type);
-        pub(super) fn rks_err_type_conflict(
-            id: c_ulong,
-            old: *const rust_klp_shadow_type,
-            new: *const rust_klp_shadow_type,
-        );
-        pub(super) fn rks_warn_type_unknown(id: c_ulong, ty: *const rust_klp_shadow_type);
-        pub(super) fn rks_warn_type_leftovers(
-            id: c_ulong,
-            ty: *const rust_klp_shadow_type,
-            count: c_ulong,
-        );
-        pub(super) fn rks_types_lock();
-        pub(super) fn rks_types_unlock();
         pub(super) fn rks_seq_id(
             m: *mut c_void,
             id: c_ulong,
@@ -75,6 +58,8 @@ mod glue {
         pub(super) fn rks_seq_stat(m: *mut c_void, name: *const c_char, value: c_ulong);
         pub(super) fn rks_debugfs_init();
         pub(super) fn rks_debugfs_exit();
+        pub(super) fn rks_module_notifier_init() -> c_int;
+        pub(super) fn rks_module_notifier_exit();
     }
 }
 
@@ -156,7 +141,7 @@ impl Dtor {
     ///
     /// `f` may be called with the `<obj, data>` of the variables it is used for (the contract of
     /// `klp_shadow_free()`).
-    unsafe fn new(f: kb::klp_shadow_dtor_t) -> Option<Self> {
+    pub(crate) unsafe fn new(f: kb::klp_shadow_dtor_t) -> Option<Self> {
         // INVARIANT: per the function's contract.
         f.map(Dtor)
     }
@@ -210,7 +195,7 @@ impl RcuGuard<'_> {
     ///
     /// The caller holds `rcu_read_lock()` for as long as the guard (and anything obtained with
     /// it) is used.
-    unsafe fn assume_held() -> ManuallyDrop<RcuGuard<'static>> {
+    pub(crate) unsafe fn assume_held() -> ManuallyDrop<RcuGuard<'static>> {
         ManuallyDrop::new(RcuGuard(PhantomData))
     }
 }
@@ -314,7 +299,7 @@ impl Drop for ShardGuard<'_> {
 // ---------------------------------------------------------------------------------------------
 
 /// The global table, shared by every module that uses this one.
-static TABLE: Table = Table::new();
+pub(crate) static TABLE: Table = Table::new();
 
 /// `klp_shadow_get()` under the caller's RCU read lock; `rust_klp_shadow_get()` in
 /// `shadow_glue.c` takes the lock and calls this.
@@ -363,6 +348,8 @@ unsafe fn alloc(
         Err(AllocError::TooLarge(max)) => unsafe { glue::rks_err_too_large(obj, id, size, max) },
         // SAFETY: as above.
         Err(AllocError::Ctor(err)) => unsafe { glue::rks_err_ctor(obj, id, err) },
+        // Only typed calls are refused (`types.rs`).
+        Err(AllocError::Refused) => {}
     }
     ptr::null_mut()
 }
@@ -472,136 +459,6 @@ pub(crate) extern "C" fn rks_resize_work() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Typed ids.
-// ---------------------------------------------------------------------------------------------
-
-/// A registration of a type for an id.
-struct Registration {
-    id: usize,
-    ty: *const kb::rust_klp_shadow_type,
-}
-
-/// Every registration, guarded by `rks_types_mutex` (`shadow_glue.c`).
-struct Types(UnsafeCell<KVec<Registration>>);
-
-// SAFETY: every access goes through `with_types`, which holds the mutex; the type structs the
-// registrations point to are immutable and valid until unregistered (the API's contract).
-unsafe impl Sync for Types {}
-
-static TYPES: Types = Types(UnsafeCell::new(KVec::new()));
-
-/// Runs `f` on the registrations with the registry mutex held (process context).
-fn with_types<R>(f: impl FnOnce(&mut KVec<Registration>) -> R) -> R {
-    // SAFETY: process context (the callers' contract); paired with the unlock below.
-    unsafe { glue::rks_types_lock() };
-    // SAFETY: the mutex serialises all accesses, and `f` cannot reach `TYPES` again (it would
-    // deadlock before aliasing).
-    let r = f(unsafe { &mut *TYPES.0.get() });
-    // SAFETY: locked above.
-    unsafe { glue::rks_types_unlock() };
-    r
-}
-
-/// Reads a type struct.
-///
-/// # Safety
-///
-/// `ty` points to a valid `rust_klp_shadow_type` whose `name` is NULL or NUL-terminated, both
-/// valid for `'a`.
-unsafe fn type_info<'a>(ty: *const kb::rust_klp_shadow_type) -> TypeInfo<'a> {
-    // SAFETY: per the function's contract.
-    let t = unsafe { &*ty };
-    let name = if t.name.is_null() {
-        &[]
-    } else {
-        // SAFETY: per the function's contract.
-        unsafe { CStr::from_char_ptr(t.name) }.as_bytes()
-    };
-    TypeInfo {
-        name,
-        size: t.size,
-        align: t.align,
-    }
-}
-
-/// Binds `id` to `*ty`; see `rust_klp_shadow.h`.
-///
-/// # Safety
-///
-/// Process context. `ty` is NULL or points to a valid `rust_klp_shadow_type` (name NULL or
-/// NUL-terminated) that stays valid and unchanged until it is unregistered.
-#[no_mangle]
-pub(crate) unsafe extern "C" fn rust_klp_shadow_type_register(
-    id: c_ulong,
-    ty: *const kb::rust_klp_shadow_type,
-) -> c_int {
-    if ty.is_null() {
-        return EINVAL.to_errno();
-    }
-    // SAFETY: per the function's contract.
-    let new = unsafe { type_info(ty) };
-    with_types(|types| {
-        let old = types.iter().find(|r| r.id == id).map(|r| r.ty);
-        // SAFETY: registered types are valid until unregistered (contract of this function).
-        let old_info = old.map(|t| unsafe { type_info(t) });
-        match table::check_type(old_info.as_ref(), &new) {
-            Ok(()) => {}
-            Err(TypeError::BadAlign) => {
-                // SAFETY: prints the valid `ty`.
-                unsafe { glue::rks_err_type_align(id, ty) };
-                return EINVAL.to_errno();
-            }
-            Err(TypeError::Conflict) => {
-                // SAFETY: prints the valid `old` (`Conflict` implies one) and `ty`.
-                unsafe { glue::rks_err_type_conflict(id, old.unwrap_or(ty), ty) };
-                return EINVAL.to_errno();
-            }
-        }
-        match types.push(Registration { id, ty }, GFP_KERNEL) {
-            Ok(()) => 0,
-            Err(_) => ENOMEM.to_errno(),
-        }
-    })
-}
-
-/// Removes a registration; at the last one of `id`, frees the variables left with `ty.dtor`;
-/// then `rcu_barrier()`. See `rust_klp_shadow.h`.
-///
-/// # Safety
-///
-/// Process context. `ty` was registered for `id` (else a warning and nothing else happens) and
-/// its `dtor`, if not NULL, may be called with the `<obj, data>` of every variable of `id`.
-#[no_mangle]
-pub(crate) unsafe extern "C" fn rust_klp_shadow_type_unregister(
-    id: c_ulong,
-    ty: *const kb::rust_klp_shadow_type,
-) {
-    with_types(|types| {
-        let Some(i) = types.iter().position(|r| r.id == id && r.ty == ty) else {
-            // SAFETY: prints the id only (and `ty` as a pointer).
-            unsafe { glue::rks_warn_type_unknown(id, ty) };
-            return;
-        };
-        let last = types.len() - 1;
-        types.swap(i, last);
-        // SAFETY: shrinks by one; `Registration` has no destructor to run.
-        unsafe { types.set_len(last) };
-        if types.iter().any(|r| r.id == id) {
-            return;
-        }
-        // SAFETY: `ty` was registered, so it is valid; its `dtor` contract is ours.
-        let dtor = unsafe { Dtor::new((*ty).dtor) };
-        let freed = TABLE.free_all(id, Retire::DtorAfterGp(dtor));
-        if freed > 0 {
-            // SAFETY: prints the valid `ty`.
-            unsafe { glue::rks_warn_type_leftovers(id, ty, freed) };
-        }
-    });
-    // SAFETY: process context; no lock held.
-    unsafe { bindings::rcu_barrier() };
-}
-
-// ---------------------------------------------------------------------------------------------
 // Introspection and module lifetime.
 // ---------------------------------------------------------------------------------------------
 
@@ -669,15 +526,11 @@ pub(crate) unsafe extern "C" fn rks_show_ids(m: *mut c_void) -> c_int {
     if counts.incomplete {
         return ENOMEM.to_errno();
     }
-    with_types(|types| {
+    crate::types::with_bound_names(|name_of| {
         for c in counts.ids.iter() {
-            let name = types
-                .iter()
-                .find(|r| r.id == c.id)
-                // SAFETY: registered types are valid until unregistered, which needs the mutex.
-                .map_or(ptr::null(), |r| unsafe { (*r.ty).name });
-            // SAFETY: `m` is valid (contract); `name` is NULL or a valid C string.
-            unsafe { glue::rks_seq_id(m, c.id, c.count, c.bytes, name) };
+            // SAFETY: `m` is valid (contract); the name is NULL or a C string that stays valid
+            // while the registry mutex is held.
+            unsafe { glue::rks_seq_id(m, c.id, c.count, c.bytes, name_of(c.id)) };
         }
     });
     // SAFETY: `m` is valid (contract).
@@ -725,6 +578,14 @@ pub(crate) fn init() -> Result {
         unsafe { bindings::rcu_barrier() };
         return Err(ENOMEM);
     }
+    // SAFETY: process context, once; undone in `exit`.
+    let err = unsafe { glue::rks_module_notifier_init() };
+    if err != 0 {
+        TABLE.teardown(|_, _, _| {});
+        // SAFETY: process context.
+        unsafe { bindings::rcu_barrier() };
+        return Err(Error::from_errno(err));
+    }
     // SAFETY: process context, once.
     unsafe { glue::rks_debugfs_init() };
     Ok(())
@@ -733,8 +594,10 @@ pub(crate) fn init() -> Result {
 /// Module exit: reports and frees the variables left, then waits for every RCU callback of this
 /// module. Nobody can call the table any more: its users are modules that depend on this one.
 pub(crate) fn exit() {
-    // SAFETY: process context; debugfs first, so no reader of `ids` runs during teardown.
+    // SAFETY: process context; the module notifier first (it waits for a running callback), then
+    // debugfs, so no reader of `ids` runs during teardown.
     unsafe {
+        glue::rks_module_notifier_exit();
         glue::rks_debugfs_exit();
         glue::rks_cancel_resize();
     }
@@ -761,10 +624,5 @@ pub(crate) fn exit() {
         glue::rks_cancel_resize();
         bindings::rcu_barrier();
     }
-    with_types(|types| {
-        if !types.is_empty() {
-            pr_warn!("unloading with {} type registrations left\n", types.len());
-        }
-        *types = KVec::new();
-    });
+    crate::types::exit();
 }

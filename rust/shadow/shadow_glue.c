@@ -12,15 +12,22 @@
  *  - kzalloc/kvzalloc with the caller's gfp flags, kmalloc size rounding;
  *  - the resize work item, debugfs and seq_file;
  *  - the reports, with the texts of kernel/livepatch/shadow.c and %p;
+ *  - for typed ids (types.rs): the registry mutex, the lockdep classes of
+ *    locks in shadow data, and the module notifier that removes the
+ *    registrations of a module going away;
+ *  - rust_klp_may_sleep(), the may-sleep check of the Rust API;
  *  - the EXPORT_SYMBOL_GPL()s of the C ABI in rust_klp_shadow.h.
  */
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/debugfs.h>
+#include <linux/lockdep.h>
 #include <linux/gfp.h>
 #include <linux/module.h>
 #include <linux/mutex.h>
+#include <linux/notifier.h>
+#include <linux/preempt.h>
 #include <linux/rcupdate.h>
 #include <linux/seq_file.h>
 #include <linux/slab.h>
@@ -53,6 +60,35 @@ EXPORT_SYMBOL_GPL(rust_klp_shadow_free_rcu);
 EXPORT_SYMBOL_GPL(rust_klp_shadow_free_all_rcu);
 EXPORT_SYMBOL_GPL(rust_klp_shadow_type_register);
 EXPORT_SYMBOL_GPL(rust_klp_shadow_type_unregister);
+EXPORT_SYMBOL_GPL(rust_klp_shadow_alloc_bound);
+EXPORT_SYMBOL_GPL(rust_klp_shadow_free_bound);
+EXPORT_SYMBOL_GPL(rust_klp_shadow_free_all_bound);
+EXPORT_SYMBOL_GPL(rust_klp_shadow_lock_class);
+
+void *rust_klp_shadow_get_bound(const struct rust_klp_shadow_binding *binding,
+				unsigned long gen, void *obj)
+{
+	void *data;
+
+	rcu_read_lock();
+	data = rks_get_bound_rcu(binding, gen, obj);
+	rcu_read_unlock();
+
+	return data;
+}
+EXPORT_SYMBOL_GPL(rust_klp_shadow_get_bound);
+
+bool rust_klp_may_sleep(void)
+{
+	/*
+	 * What __might_sleep() checks: preempt_count() counts hardirq, softirq
+	 * and NMI always, preempt_disable() and spinlocks with PREEMPT_COUNT;
+	 * rcu_preempt_depth() counts rcu_read_lock() with PREEMPT_RCU (without
+	 * it, rcu_read_lock() disables preemption).
+	 */
+	return !in_atomic() && !irqs_disabled() && !rcu_preempt_depth();
+}
+EXPORT_SYMBOL_GPL(rust_klp_may_sleep);
 
 void rust_klp_rcu_read_lock(void) __acquires(RCU)
 {
@@ -170,34 +206,7 @@ void rks_err_too_large(void *obj, unsigned long id, size_t size, size_t max)
 	       obj, id, size, max);
 }
 
-void rks_err_type_align(unsigned long id, const struct rust_klp_shadow_type *t)
-{
-	pr_err("Shadow id %#lx: type %s (size %zu, align %zu) refused: align must be a power of two <= %d\n",
-	       id, t->name, t->size, t->align, RUST_KLP_SHADOW_DATA_ALIGN);
-}
-
-void rks_err_type_conflict(unsigned long id,
-			   const struct rust_klp_shadow_type *old,
-			   const struct rust_klp_shadow_type *new)
-{
-	pr_err("Shadow id %#lx is registered for type %s (size %zu, align %zu); type %s (size %zu, align %zu) refused\n",
-	       id, old->name, old->size, old->align,
-	       new->name, new->size, new->align);
-}
-
-void rks_warn_type_unknown(unsigned long id, const struct rust_klp_shadow_type *t)
-{
-	pr_warn("Shadow id %#lx: unregistering a type that is not registered (%p)\n", id, t);
-}
-
-void rks_warn_type_leftovers(unsigned long id, const struct rust_klp_shadow_type *t,
-			     unsigned long count)
-{
-	pr_warn("Shadow id %#lx: last registration of type %s gone with %lu live shadow variables; freeing them with its destructor\n",
-		id, t->name, count);
-}
-
-/* --- Registry lock ------------------------------------------------------- */
+/* --- Typed ids (types.rs) ------------------------------------------------ */
 
 static DEFINE_MUTEX(rks_types_mutex);
 
@@ -209,6 +218,76 @@ void rks_types_lock(void)
 void rks_types_unlock(void)
 {
 	mutex_unlock(&rks_types_mutex);
+}
+
+void rks_synchronize_rcu(void)
+{
+	synchronize_rcu();
+}
+
+const char *rks_module_name(struct module *mod)
+{
+	return mod ? module_name(mod) : "(built-in)";
+}
+
+/*
+ * The lockdep class of the locks inside the shadow data of one id: a
+ * dynamic key the table owns until it unloads, so that a lock initialised
+ * by one livepatch module stays usable, and reportable, after that module
+ * is gone (a static key and name of the module would be freed with it).
+ */
+struct rks_lock_class {
+	struct lock_class_key key;
+	char name[32];
+};
+
+void *rks_lock_class_new(unsigned long id)
+{
+	struct rks_lock_class *c = kzalloc(sizeof(*c), GFP_KERNEL);
+
+	if (!c)
+		return NULL;
+	snprintf(c->name, sizeof(c->name), "rust_klp_shadow:%#lx", id);
+	lockdep_register_key(&c->key);
+	return c;
+}
+
+struct lock_class_key *rks_lock_class_key(void *class, const char **name)
+{
+	struct rks_lock_class *c = class;
+
+	*name = c->name;
+	return &c->key;
+}
+
+void rks_lock_class_free(void *class)
+{
+	struct rks_lock_class *c = class;
+
+	lockdep_unregister_key(&c->key);
+	kfree(c);
+}
+
+/* A module going away: its code is still there; drop what it left. */
+static int rks_module_notify(struct notifier_block *nb, unsigned long action, void *data)
+{
+	if (action == MODULE_STATE_GOING)
+		rks_module_going(data);
+	return NOTIFY_OK;
+}
+
+static struct notifier_block rks_module_nb = {
+	.notifier_call = rks_module_notify,
+};
+
+int rks_module_notifier_init(void)
+{
+	return register_module_notifier(&rks_module_nb);
+}
+
+void rks_module_notifier_exit(void)
+{
+	unregister_module_notifier(&rks_module_nb);
 }
 
 /* --- debugfs: /sys/kernel/debug/rust_klp_shadow/{ids,stats} -------------- */

@@ -15,6 +15,9 @@
 
 /* Defined in Rust (ffi.rs). */
 void *rks_get_rcu(void *obj, unsigned long id);
+void *rks_get_bound_rcu(const struct rust_klp_shadow_binding *binding, unsigned long gen,
+			void *obj);
+void rks_module_going(struct module *mod);
 void rks_resize_work(void);
 int rks_show_ids(struct seq_file *m);
 int rks_show_stats(struct seq_file *m);
@@ -33,15 +36,15 @@ void rks_cancel_resize(void);
 void rks_warn_duplicate(void *obj, unsigned long id);
 void rks_err_ctor(void *obj, unsigned long id, int err);
 void rks_err_too_large(void *obj, unsigned long id, size_t size, size_t max);
-void rks_err_type_align(unsigned long id, const struct rust_klp_shadow_type *t);
-void rks_err_type_conflict(unsigned long id,
-			   const struct rust_klp_shadow_type *old,
-			   const struct rust_klp_shadow_type *new);
-void rks_warn_type_unknown(unsigned long id, const struct rust_klp_shadow_type *t);
-void rks_warn_type_leftovers(unsigned long id, const struct rust_klp_shadow_type *t,
-			     unsigned long count);
 void rks_types_lock(void);
 void rks_types_unlock(void);
+void rks_synchronize_rcu(void);
+const char *rks_module_name(struct module *mod);
+void *rks_lock_class_new(unsigned long id);
+struct lock_class_key *rks_lock_class_key(void *class, const char **name);
+void rks_lock_class_free(void *class);
+int rks_module_notifier_init(void);
+void rks_module_notifier_exit(void);
 void rks_seq_id(struct seq_file *m, unsigned long id, unsigned long count,
 		unsigned long bytes, const char *name);
 void rks_seq_total(struct seq_file *m, unsigned long count, unsigned long bytes);

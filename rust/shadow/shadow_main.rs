@@ -13,6 +13,8 @@
 //! - `table.rs`: the table's logic (safe code; also built and tested on the host);
 //! - `shard.rs`: the RCU hash chains it is made of (the logic's `unsafe` code; also on the host);
 //! - `ffi.rs`: the kernel services they use, and the exported C ABI;
+//! - `types.rs`: typed ids (which type each id holds, lock classes, module unloads), for the
+//!   safe Rust API;
 //! - `shadow_glue.c`: what Rust for Linux 6.12 lacks (IRQ-safe spinlocks, RCU, debugfs and
 //!   seq_file, the work item) and the `EXPORT_SYMBOL_GPL()`s.
 
@@ -26,6 +28,7 @@ mod klp_bindings;
 mod ffi;
 mod shard;
 mod table;
+mod types;
 
 /// What `shard.rs` and `table.rs` use from the kernel.
 use ffi as platform;

@@ -90,6 +90,9 @@ pub(crate) enum AllocError {
     TooLarge(usize),
     /// The constructor failed with this error; nothing was inserted.
     Ctor(i32),
+    /// The caller's admission check failed (see [`Table::get_or_alloc_if`]); nothing was
+    /// inserted.
+    Refused,
 }
 
 /// The table's counters, summed over the shards.
@@ -106,18 +109,21 @@ pub(crate) struct Stats {
 /// What a registered shadow id holds (`struct rust_klp_shadow_type`, minus the destructor).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct TypeInfo<'a> {
-    /// The type's name (without the NUL).
+    /// The type's name (without the NUL), for reports only.
     pub(crate) name: &'a [u8],
     /// Its size in bytes.
     pub(crate) size: usize,
     /// Its alignment in bytes.
     pub(crate) align: usize,
+    /// The identity the type declares (`ShadowData::LAYOUT` in Rust).
+    pub(crate) layout: u64,
 }
 
 impl TypeInfo<'_> {
-    /// Equal types: same size, alignment and name.
+    /// Equal types: same size, alignment and declared layout. The name is not compared: it is
+    /// only what the type is called where it was registered.
     pub(crate) fn same(&self, other: &TypeInfo<'_>) -> bool {
-        self.size == other.size && self.align == other.align && self.name == other.name
+        self.size == other.size && self.align == other.align && self.layout == other.layout
     }
 }
 
@@ -213,20 +219,51 @@ impl Table {
         mode: Mode,
         ctor: impl FnOnce(NonNull<u8>) -> Result<(), i32>,
     ) -> Result<NonNull<u8>, AllocError> {
+        self.get_or_alloc_if(obj, id, size, gfp, mode, || true, ctor)
+    }
+
+    /// [`Table::get_or_alloc`], only while `admit()` holds: it is called inside the RCU
+    /// read-side critical section of the first lookup, and again under the shard's lock before
+    /// anything is inserted; when it fails, nothing is returned or inserted
+    /// ([`AllocError::Refused`]).
+    ///
+    /// A caller that makes `admit()` fail and then runs [`Table::free_all`] for `id` is sure that
+    /// no variable of `id` is left: an insert either happened under a shard lock before the
+    /// sweep of that shard took it, or it sees `admit()` fail.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn get_or_alloc_if(
+        &self,
+        obj: usize,
+        id: usize,
+        size: usize,
+        gfp: Gfp,
+        mode: Mode,
+        admit: impl Fn() -> bool,
+        ctor: impl FnOnce(NonNull<u8>) -> Result<(), i32>,
+    ) -> Result<NonNull<u8>, AllocError> {
         let h = hash(obj, id);
         let shard = self.shard(h);
         let existing = |data| match mode {
             Mode::Alloc => Err(AllocError::Duplicate),
             Mode::GetOrAlloc => Ok(data),
         };
-        if let Some(data) = shard.lookup(h, obj, id, &self.env.read_lock()) {
-            return existing(data);
+        {
+            let rcu = self.env.read_lock();
+            if !admit() {
+                return Err(AllocError::Refused);
+            }
+            if let Some(data) = shard.lookup(h, obj, id, &rcu) {
+                return existing(data);
+            }
         }
         let new = NewEntry::new(obj, id, size, gfp).map_err(|e| match e {
             AllocFail::NoMem => AllocError::NoMem,
             AllocFail::TooLarge => AllocError::TooLarge(shard::max_size()),
         })?;
         let mut locked = shard.lock();
+        if !admit() {
+            return Err(AllocError::Refused);
+        }
         if let Some(data) = locked.find(h, obj, id) {
             drop(locked);
             return existing(data);
@@ -247,24 +284,48 @@ impl Table {
     /// `klp_shadow_free()` (with [`Retire::DtorNow`]) or `rust_klp_shadow_free_rcu()` (with
     /// [`Retire::DtorAfterGp`]). A missing `<obj, id>` is not an error.
     pub(crate) fn free(&self, obj: usize, id: usize, how: Retire) -> bool {
+        self.free_if(obj, id, || Some(how)).unwrap_or(false)
+    }
+
+    /// [`Table::free`], with the way to retire the variable given by `how()`, called under the
+    /// shard's lock; `None` there refuses: nothing is removed (`Err(())`).
+    pub(crate) fn free_if(
+        &self,
+        obj: usize,
+        id: usize,
+        how: impl FnOnce() -> Option<Retire>,
+    ) -> Result<bool, ()> {
         let h = hash(obj, id);
         let shard = self.shard(h);
         let mut locked = shard.lock();
+        let how = how().ok_or(())?;
         let found = locked.remove(&self.env, h, obj, id, how);
         let shrink = wanted_buckets(locked.count(), locked.nbuckets(), shard.min_buckets());
         drop(locked);
         if shrink.is_some() {
             self.defer_resize(shard);
         }
-        found
+        Ok(found)
     }
 
     /// `klp_shadow_free_all()` or `rust_klp_shadow_free_all_rcu()`: frees every variable of
     /// `id`, shard by shard; returns how many.
     pub(crate) fn free_all(&self, id: usize, how: Retire) -> usize {
+        self.free_all_if(id, || Some(how)).unwrap_or(0)
+    }
+
+    /// [`Table::free_all`], with `how()` called under each shard's lock as for
+    /// [`Table::free_if`]; stops at the first refusal (`Err(())`, with the variables of the
+    /// shards before it freed).
+    pub(crate) fn free_all_if(
+        &self,
+        id: usize,
+        how: impl Fn() -> Option<Retire>,
+    ) -> Result<usize, ()> {
         let mut freed = 0;
         for shard in &self.shards {
             let mut locked = shard.lock();
+            let how = how().ok_or(())?;
             freed += locked.remove_if(&self.env, |_, i| i == id, how);
             let shrink = wanted_buckets(locked.count(), locked.nbuckets(), shard.min_buckets());
             drop(locked);
@@ -272,7 +333,15 @@ impl Table {
                 self.defer_resize(shard);
             }
         }
-        freed
+        Ok(freed)
+    }
+
+    /// Takes and releases every shard's lock: what ran under a shard lock before the call (an
+    /// unlink and its `call_rcu`) has completed when it returns.
+    pub(crate) fn sync_writers(&self) {
+        for shard in &self.shards {
+            drop(shard.lock());
+        }
     }
 
     /// Asks the deferred worker to resize `shard`.

@@ -9,12 +9,14 @@
 //! of the station, [`PS_LOCK`]. The three samples show the three use cases of
 //! `Documentation/livepatch/shadow-vars.rst` for where it is allocated and freed.
 
-use crate::klp::{new_spinlock_bh, shadow::Registration, RcuGuard, ShadowKey, SpinLockBh};
+use crate::klp::{shadow::Registration, RcuGuard, ShadowData, ShadowKey, SpinLockBh};
 use crate::sta::{self, Frame, OwnedSta, Sta};
 use kernel::{bindings::gfp_t, init::PinInit, prelude::*};
 
 /// The type of the shadow `ps_lock`: a spinlock taken with `spin_lock_bh()`, guarding nothing
-/// of its own (it orders the station's flags and queues, which live in C).
+/// of its own (it orders the station's flags and queues, which live in C). Its lockdep class is
+/// the table's class of [`PS_LOCK`]'s id, so a cumulative patch keeps using the locks of the
+/// patch it replaced after that one is unloaded.
 pub type PsLock = SpinLockBh<()>;
 
 /// The shadow `ps_lock` of a station.
@@ -29,8 +31,8 @@ pub fn register() -> Result<Registration<PsLock>> {
 }
 
 /// An initialiser of a new, unlocked `ps_lock` (`spin_lock_init()`).
-pub fn new_ps_lock() -> impl PinInit<PsLock> {
-    new_spinlock_bh!((), "ps_lock")
+pub fn new_ps_lock() -> impl PinInit<PsLock, Error> {
+    SpinLockBh::new((), &PS_LOCK)
 }
 
 /// The patched `sta_info_alloc()` of "matching parent's lifecycle": a new station gets its
@@ -55,7 +57,7 @@ pub fn sta_alloc_with_lock(gfp: gfp_t) -> Option<OwnedSta> {
 /// it. The allocator may hand the address out again; without this, `alloc` would fail with
 /// `EEXIST`. Leftovers at addresses not reused stay until the patch is disabled
 /// ([`FreeLocks`]).
-pub fn forget_leftover<T: Send + Sync + 'static>(key: &'static ShadowKey<T>, sta: &Sta) {
+pub fn forget_leftover<T: ShadowData>(key: &'static ShadowKey<T>, sta: &Sta) {
     // Freeing a variable that does not exist is a no-op.
     let _ = key.free(sta);
 }

@@ -20,27 +20,24 @@
 
 use crate::dummy::{self, Dummy, Leak, OwnedDummy, RawDummy};
 use crate::klp::{
-    ffi::HashedPtr, replacement, shadow, shadow::Registration, Callbacks, PatchedObject, RcuGuard,
-    ShadowKey,
+    ffi::HashedPtr, replacement, shadow, shadow::Registration, shadow_data, Callbacks,
+    PatchedObject, RcuGuard, ShadowKey,
 };
 use core::sync::atomic::{AtomicI32, Ordering};
 use kernel::{ffi::c_ulong, prelude::*};
 
-/// The data of an `SV_LEAK` shadow variable: the allocation the target forgets.
-///
-/// Dropping it is upstream's `livepatch_fix1_dummy_leak_dtor()`: it frees the allocation. (It
-/// also keeps the dummy's address for that log line, since a Rust destructor is not given the
-/// parent.)
-pub struct SavedLeak {
-    dummy: HashedPtr,
-    leak: Leak,
+shadow_data! {
+    /// The data of an `SV_LEAK` shadow variable: the allocation the target forgets.
+    ///
+    /// Dropping it is upstream's `livepatch_fix1_dummy_leak_dtor()`: it frees the allocation. (It
+    /// also keeps the dummy's address for that log line, since a Rust destructor is not given the
+    /// parent.) Declared here, shared by fix1, fix2 and the cumulative fix2: the same type in all
+    /// three, so they share the id.
+    pub struct SavedLeak {
+        dummy: HashedPtr,
+        leak: Leak,
+    }
 }
-
-// SAFETY: `dummy` is only an address for printing (`HashedPtr` holds a raw pointer that is never
-// dereferenced); `leak` is an owned `KBox<c_int>`, which is `Send + Sync`.
-unsafe impl Send for SavedLeak {}
-// SAFETY: See `Send`: no shared access reaches through the address.
-unsafe impl Sync for SavedLeak {}
 
 impl Drop for SavedLeak {
     fn drop(&mut self) {

@@ -76,9 +76,9 @@ typed() {
 	local mark
 	mark=$(dmesg_mark)
 	shadow_case typed || return 1
-	log_has "$mark" "Shadow id 0x5100 is registered for type test_rust_klp_shadow::Typed \(size 8, align 8\); type test_rust_klp_shadow::Other \(size 8, align 8\) refused" \
+	log_has "$mark" "Shadow id 0x5100 is registered by test_rust_klp_shadow for type test_rust_klp_shadow::Typed \(size 8, align 8, layout 0x0000000000000001\); type test_rust_klp_shadow::Other \(size 8, align 8, layout 0x0000000000000002\) of test_rust_klp_shadow refused" \
 		"type conflict pr_err" &&
-	log_has "$mark" "Shadow id 0x5101: type test_rust_klp_shadow::Page \(size 64, align 64\) refused" \
+	log_has "$mark" "Shadow id 0x5101: type test_rust_klp_shadow::Page \(size 64, align 64\) of test_rust_klp_shadow refused" \
 		"alignment pr_err" &&
 	log_has "$mark" "Shadow id 0x5100: last registration of type test_rust_klp_shadow::Typed gone with 5 live shadow variables" \
 		"leftover warning"

@@ -140,3 +140,28 @@ fn loom_get_or_alloc_race() {
         assert_eq!(unsafe { (mine as *const u64).read() }, 7);
     });
 }
+
+/// An allocation admitted by a check that an unbinding makes fail (the typed ids of the kernel
+/// module: `types.rs`), racing that unbinding and the sweep after it: whatever the interleaving,
+/// no variable is left. The insert either happens under the shard lock before the sweep takes
+/// it, or its check under that lock sees the unbinding.
+#[test]
+fn loom_alloc_if_races_unbind() {
+    model(|| {
+        let objs = same_shard_objs(1, 1);
+        let t = table(&[], 1);
+        let bound = Arc::new(crate::sync::AtomicBool::new(true));
+        let alloc = {
+            let (t, bound, o) = (t.clone(), bound.clone(), objs[0]);
+            thread::spawn(move || {
+                let admit = || bound.load(crate::sync::Ordering::Acquire);
+                t.get_or_alloc_if(o, 1, 8, GFP_KERNEL, Mode::Alloc, admit, |_| Ok(()))
+                    .is_ok()
+            })
+        };
+        bound.store(false, crate::sync::Ordering::Release);
+        t.free_all(1, Retire::DtorAfterGp(None));
+        alloc.join().unwrap();
+        assert_eq!(t.count_id(1).0, 0, "a variable of an unbound id was left");
+    });
+}

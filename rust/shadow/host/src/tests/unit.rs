@@ -6,10 +6,11 @@ use super::{obj, read_u64, same_shard_objs, write_u64, Fixture};
 use crate::platform::{Dtor, Gfp, GFP_ATOMIC, GFP_KERNEL};
 use crate::shard;
 use crate::table::{
-    check_type, hash, wanted_buckets, AllocError, Mode, Retire, TypeError, TypeInfo, DATA_ALIGN,
+    check_type, hash, wanted_buckets, AllocError, Mode, Retire, Table, TypeError, TypeInfo,
+    DATA_ALIGN, MIN_BUCKETS,
 };
 use core::ptr::NonNull;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 thread_local! {
     static DTORS: RefCell<Vec<(usize, usize)>> = const { RefCell::new(Vec::new()) };
@@ -424,37 +425,75 @@ fn type_registration_rules() {
         name: b"a::Foo",
         size: 8,
         align: 8,
+        layout: 1,
     };
     let b = TypeInfo {
         name: b"b::Bar",
         size: 8,
         align: 8,
+        layout: 2,
     };
     let a2 = TypeInfo {
         name: b"a::Foo",
         size: 16,
         align: 8,
+        layout: 1,
     };
     assert_eq!(check_type(None, &a), Ok(()));
     assert_eq!(check_type(Some(&a), &a), Ok(()));
     assert_eq!(check_type(Some(&a), &b), Err(TypeError::Conflict));
     assert_eq!(check_type(Some(&a), &a2), Err(TypeError::Conflict));
+    // The declared layout, not the name, tells types apart.
+    let renamed = TypeInfo {
+        name: b"c::Foo",
+        ..a
+    };
+    assert_eq!(check_type(Some(&a), &renamed), Ok(()));
+    let relaid = TypeInfo { layout: 9, ..a };
+    assert_eq!(check_type(Some(&a), &relaid), Err(TypeError::Conflict));
     let over = TypeInfo {
         name: b"x",
         size: 32,
         align: 32,
+        layout: 3,
     };
     assert_eq!(check_type(None, &over), Err(TypeError::BadAlign));
     let odd = TypeInfo {
         name: b"x",
         size: 3,
         align: 3,
+        layout: 4,
     };
     assert_eq!(check_type(None, &odd), Err(TypeError::BadAlign));
     let zst = TypeInfo {
         name: b"()",
         size: 0,
         align: 1,
+        layout: 5,
     };
     assert_eq!(check_type(None, &zst), Ok(()));
+}
+
+/// `get_or_alloc_if` inserts nothing, and `free_if`/`free_all_if` remove nothing, once the
+/// admission check fails; while it holds they behave as the unconditional calls.
+#[test]
+fn admission_checks() {
+    let t = Table::new();
+    t.init(MIN_BUCKETS, GFP_KERNEL).unwrap();
+    let open = Cell::new(true);
+    let admit = || open.get();
+    let r = t.get_or_alloc_if(0x1000, 7, 8, GFP_KERNEL, Mode::Alloc, admit, |_| Ok(()));
+    assert!(r.is_ok());
+    open.set(false);
+    let r = t.get_or_alloc_if(0x2000, 7, 8, GFP_KERNEL, Mode::Alloc, admit, |_| Ok(()));
+    assert_eq!(r, Err(AllocError::Refused));
+    let r = t.get_or_alloc_if(0x1000, 7, 8, GFP_KERNEL, Mode::GetOrAlloc, admit, |_| Ok(()));
+    assert_eq!(r, Err(AllocError::Refused), "an existing variable is not returned either");
+    let retire = || open.get().then_some(Retire::DtorAfterGp(None));
+    assert_eq!(t.free_if(0x1000, 7, retire), Err(()));
+    assert_eq!(t.free_all_if(7, retire), Err(()));
+    assert_eq!(t.count_id(7).0, 1);
+    open.set(true);
+    assert_eq!(t.free_all_if(7, retire), Ok(1));
+    assert_eq!(t.count_id(7).0, 0);
 }

@@ -25,7 +25,7 @@ use kernel::prelude::*;
 
 #[path = "../../../../../rust/livepatch/mod.rs"]
 pub mod klp;
-use klp::{new_spinlock_bh, rcu, shadow, shadow::Registration, RcuGuard, ShadowKey, SpinLockBh};
+use klp::{rcu, shadow, shadow::Registration, RcuGuard, ShadowKey, SpinLockBh};
 
 /// Variables of type `Tracked`, registered by this module.
 const ID_TRACKED: usize = 0x7e57_0001;
@@ -33,6 +33,8 @@ const ID_TRACKED: usize = 0x7e57_0001;
 const ID_FLAG: usize = 0x7e57_0002;
 /// Never registered.
 const ID_UNREGISTERED: usize = 0x7e57_0003;
+/// Registered, then the registration is dropped in atomic context.
+const ID_ATOMIC_DROP: usize = 0x7e57_0004;
 /// How many `Tracked` variables the module leaves for the table's teardown at unload.
 const LEFT: usize = 3;
 
@@ -48,6 +50,9 @@ static TRACKED: ShadowKey<Tracked> = ShadowKey::new(ID_TRACKED);
 static OTHER_TYPE: ShadowKey<u32> = ShadowKey::new(ID_TRACKED);
 static FLAG: ShadowKey<()> = ShadowKey::new(ID_FLAG);
 static UNREGISTERED: ShadowKey<u64> = ShadowKey::new(ID_UNREGISTERED);
+static ATOMIC_DROP: ShadowKey<u64> = ShadowKey::new(ID_ATOMIC_DROP);
+/// The id of `ATOMIC_DROP`, with another type: refused while the id stays bound.
+static ATOMIC_DROP_OTHER: ShadowKey<u32> = ShadowKey::new(ID_ATOMIC_DROP);
 
 /// Parent objects: only their addresses matter.
 static PARENTS: [u64; 16] = [0; 16];
@@ -56,21 +61,23 @@ fn parent(i: usize) -> &'static u64 {
     &PARENTS[i]
 }
 
-/// Shadow data that counts its initialisations and drops, with a lock that its drop takes from
-/// softirq context (an RCU callback), while the checks take it from process context.
-#[pin_data(PinnedDrop)]
-struct Tracked {
-    value: u64,
-    #[pin]
-    lock: SpinLockBh<u32>,
+klp::shadow_data! {
+    /// Shadow data that counts its initialisations and drops, with a lock that its drop takes
+    /// from softirq context (an RCU callback), while the checks take it from process context.
+    #[pin_data(PinnedDrop)]
+    struct Tracked {
+        value: u64,
+        #[pin]
+        lock: SpinLockBh<u32>,
+    }
 }
 
 impl Tracked {
     fn new(value: u64) -> impl PinInit<Self, Error> {
         try_pin_init!(Self {
             value,
-            lock <- new_spinlock_bh!(0, "Tracked::lock"),
-        })
+            lock <- SpinLockBh::new(0, &TRACKED),
+        }? Error)
         .pin_chain(|_| {
             INITS.fetch_add(1, Ordering::Relaxed);
             Ok(())
@@ -80,9 +87,9 @@ impl Tracked {
     /// An initialiser that fails with `e` after its lock was initialised.
     fn failing(e: Error) -> impl PinInit<Self, Error> {
         try_pin_init!(Self {
-            lock <- new_spinlock_bh!(0, "Tracked::lock"),
+            lock <- SpinLockBh::new(0, &TRACKED),
             value: Err::<u64, Error>(e)?,
-        })
+        }? Error)
     }
 
     /// An initialiser that owns `token`: it must be dropped whether the initialiser runs or not.
@@ -140,7 +147,7 @@ fn report(name: &str, result: Check) -> bool {
 
 /// Waits until the destructors of the variables freed so far ran.
 fn drops_after_grace_period() -> usize {
-    rcu::barrier();
+    let _ = rcu::barrier();
     DROPS.load(Ordering::Relaxed)
 }
 
@@ -342,6 +349,42 @@ fn check_unregistered() -> Check {
     )
 }
 
+/// Operations that may sleep, where the caller may not: refused, nothing sleeps.
+fn check_context() -> Check {
+    let rcu = RcuGuard::new();
+    let r = TRACKED.alloc(parent(12), Tracked::new(12), GFP_KERNEL);
+    ensure(r == Err(EINVAL), "alloc with GFP_KERNEL inside an RcuGuard")?;
+    ensure(
+        ATOMIC_DROP.register().err() == Some(EINVAL),
+        "register inside an RcuGuard",
+    )?;
+    ensure(
+        rcu::barrier() == Err(EINVAL),
+        "rcu::barrier inside an RcuGuard",
+    )?;
+    drop(rcu);
+    ensure(
+        !TRACKED.contains(parent(12)),
+        "refused alloc inserted a variable",
+    )?;
+    // A registration dropped where it may not sleep: the key stops working at once, the id
+    // stays bound (another type is refused) until the module unloads.
+    let reg = ATOMIC_DROP
+        .register()
+        .map_err(|_| Fail("registration failed"))?;
+    let rcu = RcuGuard::new();
+    drop(reg);
+    drop(rcu);
+    ensure(
+        ATOMIC_DROP.alloc(parent(0), shadow::value(1), GFP_KERNEL) == Err(EINVAL),
+        "key usable after its registration was dropped",
+    )?;
+    ensure(
+        ATOMIC_DROP_OTHER.register().err() == Some(EINVAL),
+        "id unbound by a drop in atomic context",
+    )
+}
+
 fn check_second_registration() -> Check {
     let second = TRACKED
         .register()
@@ -395,6 +438,10 @@ impl kernel::Module for TestRustApi {
         report("free_all drops each once", check_free_all());
         report("shadow variable as a flag", check_flag());
         report("unregistered key refused", check_unregistered());
+        report(
+            "sleeping operations refused in atomic context",
+            check_context(),
+        );
         report("second registration", check_second_registration());
         report("variables left for teardown", leave_for_teardown());
 

@@ -476,37 +476,54 @@ static int case_free_rcu(void)
 
 /* --- Typed ids ------------------------------------------------------------ */
 
+/* Types are told apart by size, align and the layout they declare; names only label them. */
 static const struct rust_klp_shadow_type type_a = {
-	.name = "test_rust_klp_shadow::Typed", .size = 8, .align = 8, .dtor = counting_dtor,
+	.name = "test_rust_klp_shadow::Typed", .size = 8, .align = 8, .layout = 1,
+	.dtor = counting_dtor, .owner = THIS_MODULE,
 };
 /* An equal type in another struct, as a second module would register it. */
 static const struct rust_klp_shadow_type type_a2 = {
-	.name = "test_rust_klp_shadow::Typed", .size = 8, .align = 8, .dtor = counting_dtor,
+	.name = "test_rust_klp_shadow::Typed", .size = 8, .align = 8, .layout = 1,
+	.dtor = counting_dtor, .owner = THIS_MODULE,
 };
 static const struct rust_klp_shadow_type type_b = {
-	.name = "test_rust_klp_shadow::Other", .size = 8, .align = 8, .dtor = counting_dtor,
+	.name = "test_rust_klp_shadow::Other", .size = 8, .align = 8, .layout = 2,
+	.dtor = counting_dtor, .owner = THIS_MODULE,
 };
 static const struct rust_klp_shadow_type type_c = {
-	.name = "test_rust_klp_shadow::Typed", .size = 16, .align = 8, .dtor = counting_dtor,
+	.name = "test_rust_klp_shadow::Typed", .size = 16, .align = 8, .layout = 1,
+	.dtor = counting_dtor, .owner = THIS_MODULE,
 };
 static const struct rust_klp_shadow_type type_overaligned = {
-	.name = "test_rust_klp_shadow::Page", .size = 64, .align = 64, .dtor = counting_dtor,
+	.name = "test_rust_klp_shadow::Page", .size = 64, .align = 64, .layout = 3,
+	.dtor = counting_dtor, .owner = THIS_MODULE,
 };
-static bool typed_registered, reg_a, reg_a2, reg_b;
+/* Registrations of ID_TYPED this module holds (NULL: none), undone at exit. */
+static struct rust_klp_shadow_reg *typed_registered, *reg_a, *reg_a2, *reg_b;
 
-/* Registers for ID_TYPED and remembers it, so that exit can undo it. */
-static int reg(const struct rust_klp_shadow_type *t, bool *registered)
+/* Registers @t for @id; 0 or the error. */
+static int reg_id(unsigned long id, const struct rust_klp_shadow_type *t,
+		  struct rust_klp_shadow_reg **r)
 {
-	int err = rust_klp_shadow_type_register(ID_TYPED, t);
+	struct rust_klp_shadow_binding *binding;
+	unsigned long gen;
+	int err = rust_klp_shadow_type_register(id, t, r, &binding, &gen);
 
-	*registered = !err;
+	if (err)
+		*r = NULL;
 	return err;
 }
 
-static void unreg(const struct rust_klp_shadow_type *t, bool *registered)
+/* Registers for ID_TYPED and remembers it, so that exit can undo it. */
+static int reg(const struct rust_klp_shadow_type *t, struct rust_klp_shadow_reg **r)
 {
-	rust_klp_shadow_type_unregister(ID_TYPED, t);
-	*registered = false;
+	return reg_id(ID_TYPED, t, r);
+}
+
+static void unreg(struct rust_klp_shadow_reg **r)
+{
+	rust_klp_shadow_type_unregister(*r);
+	*r = NULL;
 }
 
 /* Same type twice ok, other types refused, leftovers freed once at the last unregister. */
@@ -516,24 +533,24 @@ static int case_typed(void)
 
 	CHECK(!reg(&type_a, &reg_a), "first registration");
 	CHECK(!reg(&type_a2, &reg_a2), "equal type refused");
-	err = rust_klp_shadow_type_register(ID_TYPED, &type_b);
-	CHECK(err == -EINVAL, "other name: %d", err);
-	err = rust_klp_shadow_type_register(ID_TYPED, &type_c);
+	err = reg(&type_b, &reg_b);
+	CHECK(err == -EINVAL, "other layout: %d", err);
+	err = reg(&type_c, &reg_b);
 	CHECK(err == -EINVAL, "other size: %d", err);
-	err = rust_klp_shadow_type_register(ID_TYPED + 1, &type_overaligned);
+	err = reg_id(ID_TYPED + 1, &type_overaligned, &reg_b);
 	CHECK(err == -EINVAL, "align 64: %d", err);
 	for (i = 0; i < 5; i++)
 		CHECK(rust_klp_shadow_alloc(OBJ(i), ID_TYPED, 8, GFP_KERNEL, NULL, NULL), "alloc");
-	unreg(&type_a2, &reg_a2);
+	unreg(&reg_a2);
 	CHECK(live(ID_TYPED, 5) == 5 && atomic_read(&dtor_calls) == 0,
 	      "variables freed while a registration is left");
-	unreg(&type_a, &reg_a);
+	unreg(&reg_a);
 	/* unregister() waited for the deferred destructors. */
 	CHECK(atomic_read(&dtor_calls) == 5, "dtor calls %d", atomic_read(&dtor_calls));
 	CHECK(live(ID_TYPED, 5) == 0, "variables left");
 	/* The id is free again: another type may take it now. */
 	CHECK(!reg(&type_b, &reg_b), "id not released");
-	unreg(&type_b, &reg_b);
+	unreg(&reg_b);
 	return 0;
 }
 
@@ -552,7 +569,7 @@ static int case_typed_register(void)
 static int case_typed_unregister(void)
 {
 	CHECK(typed_registered, "not registered");
-	unreg(&type_a, &typed_registered);
+	unreg(&typed_registered);
 	CHECK(atomic_read(&dtor_calls) == 3, "dtor calls %d", atomic_read(&dtor_calls));
 	return 0;
 }
@@ -872,11 +889,11 @@ static void __exit test_rust_klp_shadow_exit(void)
 	debugfs_remove_recursive(dir);
 	/* Registrations a failed case left (the table must not keep our pointers). */
 	if (typed_registered || reg_a)
-		unreg(&type_a, &reg_a);
+		unreg(&reg_a);
 	if (reg_a2)
-		unreg(&type_a2, &reg_a2);
+		unreg(&reg_a2);
 	if (reg_b)
-		unreg(&type_b, &reg_b);
+		unreg(&reg_b);
 	/* Variables of the *_keep / million cases may stay: objs only supplied keys. */
 	kfree(objs);
 }
