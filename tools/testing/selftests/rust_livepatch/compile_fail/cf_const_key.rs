@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Must not compile: a `const` key (each use would be a new temporary: it could never stay registered).
+//! Must not compile: a `const` key (each use would be a new temporary: it could never stay
+//! registered).
 //!
 //! expect: error[E0716]: temporary value dropped while borrowed
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Must not compile: an `RcuGuard` sent to another task (the read-side critical section belongs to the task that entered it).
+//! Must not compile: an `RcuGuard` sent to another task (the read-side critical section belongs
+//! to the task that entered it).
 //!
 //! expect: error[E0277]: `*mut ()` cannot be sent between threads safely
 

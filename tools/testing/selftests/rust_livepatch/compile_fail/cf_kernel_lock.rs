@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Must not compile: a kernel `SpinLock` in shadow data (its lockdep class and name are statics of the module that initialised it).
+//! Must not compile: a kernel `SpinLock` in shadow data (its lockdep class and name are statics
+//! of the module that initialised it).
 //!
 //! expect: error[E0277]: the trait bound `Lock<u32, SpinLockBackend>: ShadowData` is not satisfied
 

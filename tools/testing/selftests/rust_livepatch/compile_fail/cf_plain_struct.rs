@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Must not compile: a struct used as shadow data without `shadow_data!` (or the `unsafe` contract of `ShadowData`).
+//! Must not compile: a struct used as shadow data without `shadow_data!` (or the `unsafe`
+//! contract of `ShadowData`).
 //!
 //! expect: error[E0277]: the trait bound `Plain: ShadowData` is not satisfied
 //! expect: error[E0599]: the method `register` exists for struct `ShadowKey<Plain>`, but its trait bounds were not satisfied

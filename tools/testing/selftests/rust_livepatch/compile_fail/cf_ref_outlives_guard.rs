@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Must not compile: a reference to shadow data used after its `RcuGuard` is dropped (the data may be freed after the grace period).
+//! Must not compile: a reference to shadow data used after its `RcuGuard` is dropped (the data
+//! may be freed after the grace period).
 //!
 //! expect: error[E0505]: cannot move out of `rcu` because it is borrowed
 

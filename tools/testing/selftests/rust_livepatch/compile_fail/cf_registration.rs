@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Must not compile: a `Registration` in shadow data (shadow data is dropped in softirq context, where a registration cannot be dropped).
+//! Must not compile: a `Registration` in shadow data (shadow data is dropped in softirq
+//! context, where a registration cannot be dropped).
 //!
 //! expect: error[E0277]: the trait bound `Registration<u64>: ShadowData` is not satisfied
 

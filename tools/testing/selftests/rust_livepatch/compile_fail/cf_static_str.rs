@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Must not compile: shadow data holding a `&'static str` (a string of the module that made it, freed with it).
+//! Must not compile: shadow data holding a `&'static str` (a string of the module that made it,
+//! freed with it).
 //!
 //! expect: error[E0277]: the trait bound `&'static str: ShadowData` is not satisfied
 
