@@ -36,11 +36,7 @@ ktap_print_header
 ktap_set_plan 5
 
 [ -d /sys/kernel/debug/tracing ] || mount -t debugfs none /sys/kernel/debug 2>/dev/null
-table_loaded_here=0
-if ! is_loaded rust_klp_shadow; then
-	load_mod rust_klp_shadow || exit "$KSFT_FAIL"
-	table_loaded_here=1
-fi
+shadow_table_load || exit "$KSFT_FAIL"
 # The test's own copy of the kernel log: each read of the whole ring buffer
 # costs seconds under TCG.
 dmesg_follow
@@ -55,15 +51,34 @@ load_mod $A && load_mod $B && unload_mod $A && {
 } && ran=1
 ktap_print_msg "A and B loaded and unloaded: $((SECONDS - t0)) s"
 log=$(dmesg_since "$mark")
+# The table's variables per id, once (the table lists the ids that have some)
+ids=$(cat "$SHADOW_DEBUGFS/ids" 2>/dev/null)
+
+# left(id) - variables of id left when both modules were gone
+left() {
+	local l
+	while read -r l; do
+		[[ $l == "id $1 "* ]] && { set -- $l; echo "$4"; return; }
+	done <<<"$ids"
+	echo 0
+}
+
+# logged(line) - the log of the modules' life has this line (bash matching:
+# each grep costs about a second under TCG)
+logged() {
+	[[ $'\n'$log$'\n' == *$'\n'"$1"$'\n'* ]]
+}
 
 # passes(module, name...) - the module printed PASS for each name, and no FAIL
 passes() {
-	local mod=$1 name fails
+	local mod=$1 name
 	shift
-	fails=$(echo "$log" | grep "^$mod: FAIL ")
-	[ -z "$fails" ] || { echo "$fails" | sed 's/^/# /'; return 1; }
+	if [[ $'\n'$log == *$'\n'"$mod: FAIL "* ]]; then
+		echo "$log" | grep "^$mod: FAIL " | sed 's/^/# /'
+		return 1
+	fi
 	for name in "$@"; do
-		echo "$log" | grep -qxF "$mod: PASS $name" || {
+		logged "$mod: PASS $name" || {
 			ktap_print_msg "no '$mod: PASS $name'"
 			return 1
 		}
@@ -74,7 +89,7 @@ lock_outlives_module() {
 	[ $ran = 1 ] || return 1
 	passes $A "made 4 shadow locks and took each once" &&
 		passes $B "took the 4 locks $A made, after it unloaded" &&
-		expect_eq "variables of 0x7e570010" 0 "$(shadow_count 0x7e570010)"
+		expect_eq "variables of 0x7e570010" 0 "$(left 0x7e570010)"
 }
 
 types_of_equal_size() {
@@ -86,13 +101,13 @@ types_of_equal_size() {
 	line=$(echo "$log" | grep -E "^rust_klp_shadow: Shadow id 0x7e570020 is registered by $A for type $A::State \(size 8, align 8, layout 0x[0-9a-f]{16}\); type $B::State \(size 8, align 8, layout 0x[0-9a-f]{16}\) of $B refused$")
 	[ -n "$line" ] || { ktap_print_msg "no pr_err naming both sides for id 0x7e570020"; return 1; }
 	ktap_print_msg "$line"
-	expect_eq "variables of 0x7e570020" 0 "$(shadow_count 0x7e570020)"
+	expect_eq "variables of 0x7e570020" 0 "$(left 0x7e570020)"
 }
 
 forgotten_registration() {
 	local drops
 	[ $ran = 1 ] || return 1
-	echo "$log" | grep -q "^rust_klp_shadow: Shadow id 0x7e570030: $A unloads with a registration it never dropped" || {
+	[[ $'\n'$log == *$'\n'"rust_klp_shadow: Shadow id 0x7e570030: $A unloads with a registration it never dropped"* ]] || {
 		ktap_print_msg "the table did not drop the forgotten registration"
 		return 1
 	}
@@ -104,10 +119,13 @@ forgotten_registration() {
 
 alloc_races_last_drop() {
 	[ $ran = 1 ] || return 1
-	echo "$log" | grep "^$B: PASS nothing left behind" | sed 's/^/# /'
+	local l
+	while read -r l; do
+		[[ $l == "$B: PASS nothing left behind"* ]] && ktap_print_msg "$l"
+	done <<<"$log"
 	passes $B "no variable read as another type" &&
-		echo "$log" | grep -q "^$B: PASS nothing left behind by allocations racing the last drop" &&
-		expect_eq "variables of 0x7e570040" 0 "$(shadow_count 0x7e570040)"
+		[[ $'\n'$log == *$'\n'"$B: PASS nothing left behind by allocations racing the last drop"* ]] &&
+		expect_eq "variables of 0x7e570040" 0 "$(left 0x7e570040)"
 }
 
 doc_examples() {
@@ -131,6 +149,6 @@ check "the rustdoc examples run" doc_examples
 for m in $B $A rust_doc_examples; do
 	is_loaded $m && unload_mod $m
 done
-[ $table_loaded_here = 1 ] && unload_mod rust_klp_shadow
+shadow_table_unload
 
 ktap_finished

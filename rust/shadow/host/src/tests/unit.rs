@@ -487,8 +487,20 @@ fn admission_checks() {
     open.set(false);
     let r = t.get_or_alloc_if(0x2000, 7, 8, GFP_KERNEL, Mode::Alloc, admit, |_| Ok(()));
     assert_eq!(r, Err(AllocError::Refused));
-    let r = t.get_or_alloc_if(0x1000, 7, 8, GFP_KERNEL, Mode::GetOrAlloc, admit, |_| Ok(()));
-    assert_eq!(r, Err(AllocError::Refused), "an existing variable is not returned either");
+    let r = t.get_or_alloc_if(
+        0x1000,
+        7,
+        8,
+        GFP_KERNEL,
+        Mode::GetOrAlloc,
+        admit,
+        |_| Ok(()),
+    );
+    assert_eq!(
+        r,
+        Err(AllocError::Refused),
+        "an existing variable is not returned either"
+    );
     let retire = || open.get().then_some(Retire::DtorAfterGp(None));
     assert_eq!(t.free_if(0x1000, 7, retire), Err(()));
     assert_eq!(t.free_all_if(7, retire), Err(()));
