@@ -8,7 +8,7 @@
 //!   this module, and lockdep reports nothing.
 //! - Hole 2, type confusion: registers three ids, each with a variable, for types that module B
 //!   declares under the same names and sizes: `State` (a `u64` here, a `KBox<u64>` in B), `Pair`
-//!   (B swaps its two `u32`s) and `Same` (declared alike in both).
+//!   (B swaps its two `u32`s) and `Same` (declared once, in `sound_shared.rs`).
 //! - Hole 3, `core::mem::forget(Registration)`: at load, registers `NOISY` and makes `NOISY_N`
 //!   variables whose destructor is this module's code and prints a line; at unload, frees two
 //!   (their destructors are queued for after a grace period) and forgets the registration
@@ -33,7 +33,7 @@ pub mod klp;
 mod sound_shared;
 
 use klp::{shadow, shadow::Registration, shadow_data, RcuGuard, ShadowKey, SpinLockBh};
-use sound_shared::{parent, report, LOCKS, LOCKS_N};
+use sound_shared::{parent, report, Same, LOCKS, LOCKS_N, SAME};
 
 shadow_data! {
     /// A counter (B's holds a `KBox<u64>`).
@@ -50,16 +50,8 @@ shadow_data! {
     }
 }
 
-shadow_data! {
-    /// Declared the same way in both modules.
-    struct Same {
-        v: u64,
-    }
-}
-
 static STATE: ShadowKey<State> = ShadowKey::new(0x7e57_0020);
 static PAIR: ShadowKey<Pair> = ShadowKey::new(0x7e57_0021);
-static SAME: ShadowKey<Same> = ShadowKey::new(0x7e57_0022);
 
 /// How many `Noisy` variables the module makes.
 const NOISY_N: u64 = 6;

@@ -5,12 +5,13 @@
 //! - Hole 1: registers the id of module A's shadow locks at load, so that they stay when A is
 //!   unloaded; at unload (after A's), takes each lock and checks the count A left in it. Under
 //!   lockdep nothing is reported: the locks' class is the table's.
-//! - Hole 2: at load, registers A's three ids with its own types, named and sized as A's:
-//!   `State` holds a `KBox<u64>` where A's holds a `u64`, `Pair` has A's two `u32` fields
-//!   swapped (a cumulative patch that changes a field but not the size), `Same` is declared as
-//!   A's is. The first two must be refused (`EINVAL`, and the table's `pr_err` names both types
-//!   and both modules); the third accepted, reading A's value. A registration wrongly accepted is
-//!   dropped unused: reading A's counter as a `KBox` would fault.
+//! - Hole 2: at load, registers A's three ids with types named and sized as A's: its own
+//!   `State`, which holds a `KBox<u64>` where A's holds a `u64`, its own `Pair`, with A's two
+//!   `u32` fields swapped (a cumulative patch that changes a field but not the size), and `Same`,
+//!   declared once for both (`sound_shared.rs`). The first two must be refused (`EINVAL`, and
+//!   the table's `pr_err` names both types and both modules); the third accepted, reading A's
+//!   value. A registration wrongly accepted is dropped unused: reading A's counter as a `KBox`
+//!   would fault.
 //! - Hole 4: at load, two workers allocate and free `Old` variables through the key `OLD` in a
 //!   loop, with `GFP_KERNEL` (so they may sleep between the key's check and the insert).
 //!   Meanwhile, `CYCLES` times, the module registers `OLD`, lets the workers run for a moment,
@@ -44,7 +45,7 @@ pub mod klp;
 mod sound_shared;
 
 use klp::{shadow, shadow::Registration, shadow_data, RcuGuard, ShadowKey, SpinLockBh};
-use sound_shared::{parent, report, LOCKS, LOCKS_N};
+use sound_shared::{parent, report, LOCKS, LOCKS_N, SAME};
 
 // --- Hole 2 ----------------------------------------------------------------------------------
 
@@ -63,16 +64,8 @@ shadow_data! {
     }
 }
 
-shadow_data! {
-    /// Declared the same way in both modules.
-    struct Same {
-        v: u64,
-    }
-}
-
 static STATE: ShadowKey<State> = ShadowKey::new(0x7e57_0020);
 static PAIR: ShadowKey<Pair> = ShadowKey::new(0x7e57_0021);
-static SAME: ShadowKey<Same> = ShadowKey::new(0x7e57_0022);
 
 fn try_types() {
     let state = STATE.register();
