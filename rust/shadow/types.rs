@@ -315,6 +315,14 @@ impl Registry {
             b.state.store(gen << 1 | 1, Ordering::Release);
             gen
         } else {
+            // Typed frees from now on use the newest registration's destructor: livepatches
+            // stack, and the newest one's code is the code that runs (a `Drop` may differ
+            // between modules that declare the same type, as the log lines of the samples'
+            // destructors do). The previous destructor stays valid: its registration is live,
+            // and its removal waits for the frees that read it.
+            // INVARIANT: `dtor` is the destructor of the registration just added, which is live.
+            b.dtor
+                .store(dtor.map_or(0, Dtor::into_word), Ordering::Relaxed);
             state >> 1
         };
         Ok((rp, bp, gen))
