@@ -53,14 +53,17 @@ kdir: kernel
 # exist only in the sub-make that `modules` runs with KDIR set, after
 # `kernel` made sure the tree exists (never while a fresh machine's make
 # parses this file, before scripts/setup installed the kernel source).
+# They also depend on the kernel's configuration: another test kernel
+# (a changed .config.fragment) regenerates them.
 ifdef KDIR
-$(GEN): rust/livepatch/bindings_helper.h rust/shadow/rust_klp_shadow.h $(S)/klp-bindgen
+$(GEN): rust/livepatch/bindings_helper.h rust/shadow/rust_klp_shadow.h $(S)/klp-bindgen \
+		$(KDIR)/.config
 	@$(S)/klp-bindgen $(KDIR) $< $@
 
-$(STA_GEN): samples/ps_lock/sta_model.h $(S)/klp-bindgen
+$(STA_GEN): samples/ps_lock/sta_model.h $(S)/klp-bindgen $(KDIR)/.config
 	@$(S)/klp-bindgen $(KDIR) $< $@ 'sta_.*|ieee80211_.*'
 
-$(SHADOW_GEN): $(SHADOW_MOD_C) $(S)/klp-bindgen
+$(SHADOW_GEN): $(SHADOW_MOD_C) $(S)/klp-bindgen $(KDIR)/.config
 	@$(S)/klp-bindgen $(KDIR) $< $@ 'dummy|dummy_(alloc|free|check)' --static-fns
 endif
 

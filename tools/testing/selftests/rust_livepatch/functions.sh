@@ -70,13 +70,25 @@ is_loaded() {
 	[ -d "/sys/module/${1//-/_}" ]
 }
 
+# insmod and rmmod from busybox-static (scripts/setup installs it for
+# virtme-ng) when it is there: kmod's are dynamically linked (libcrypto,
+# libzstd, liblzma...), and under TCG a start of kmod's rmmod took 3.2 s
+# against busybox's 0.85 s, insmod 2.4 s against 0.85 s (a loaded host,
+# 5 runs each).  The syscalls (finit_module, delete_module with O_NONBLOCK)
+# are the same.
+if [ -x /bin/busybox ]; then
+	INSMOD=(/bin/busybox insmod) RMMOD=(/bin/busybox rmmod)
+else
+	INSMOD=(insmod) RMMOD=(rmmod)
+fi
+
 # load_mod(name, params...) - insmod a module; 1 on failure
 load_mod() {
 	local name=$1 p out
 	shift
 	p=$(modpath "$name") || return 1
 	log "% insmod $name.ko $*"
-	if ! out=$(insmod "$p" "$@" 2>&1); then
+	if ! out=$("${INSMOD[@]}" "$p" "$@" 2>&1); then
 		ktap_print_msg "insmod $name failed: $out"
 		return 1
 	fi
@@ -111,7 +123,7 @@ disable_lp() {
 unload_mod() {
 	local mod=${1//-/_} out
 	log "% rmmod $mod"
-	loop_until "out=\$(rmmod $mod 2>&1)" || {
+	loop_until "out=\$(\"\${RMMOD[@]}\" $mod 2>&1)" || {
 		ktap_print_msg "rmmod $mod failed: $out"
 		return 1
 	}
@@ -120,7 +132,7 @@ unload_mod() {
 
 # dmesg_mark() - a unique marker in the kernel log; prints it
 dmesg_mark() {
-	local m="rust_livepatch kselftest mark: $(date +%s.%N) $RANDOM"
+	local m="rust_livepatch kselftest mark: $EPOCHREALTIME $RANDOM"
 	log "$m"
 	echo "$m"
 }
