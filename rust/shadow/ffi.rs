@@ -44,6 +44,7 @@ mod glue {
         pub(super) fn rks_gfp_can_block(gfp: gfp_t) -> bool;
         pub(super) fn rks_schedule_resize();
         pub(super) fn rks_cancel_resize();
+        pub(super) fn rks_resched_point();
         pub(super) fn rks_warn_duplicate(obj: *mut c_void, id: c_ulong);
         pub(super) fn rks_err_ctor(obj: *mut c_void, id: c_ulong, err: c_int);
         pub(super) fn rks_err_too_large(obj: *mut c_void, id: c_ulong, size: usize, max: usize);
@@ -246,6 +247,12 @@ impl Env {
     pub(crate) fn request_resize(&self) {
         // SAFETY: `schedule_work()` may be called from any context.
         unsafe { glue::rks_schedule_resize() };
+    }
+
+    /// A point where a long operation lets the CPU reschedule, if the caller may sleep.
+    pub(crate) fn resched_point(&self) {
+        // SAFETY: no precondition: it checks the context before it may sleep.
+        unsafe { glue::rks_resched_point() };
     }
 }
 

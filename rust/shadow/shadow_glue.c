@@ -188,6 +188,22 @@ void rks_cancel_resize(void)
 	cancel_work_sync(&rks_resize);
 }
 
+/*
+ * Between the shards of a free_all(), which can be a million variables:
+ * reschedule if the caller may sleep.  Without it, freeing 1,000,000
+ * variables kept a CPU for 81 s under TCG with no scheduling point, and on
+ * a kernel without preemptible RCU the RCU grace-period kthread starved on
+ * it ("rcu_sched kthread starved for 26393 jiffies").  Only where the
+ * kernel can tell (PREEMPT_COUNT, which every PREEMPT_DYNAMIC and debug
+ * kernel has): elsewhere a spinlock the caller holds is invisible, and
+ * free_all() may be called under one.
+ */
+void rks_resched_point(void)
+{
+	if (IS_ENABLED(CONFIG_PREEMPT_COUNT) && rust_klp_may_sleep())
+		cond_resched();
+}
+
 /* --- Reports (the first two with the texts of kernel/livepatch/shadow.c) -- */
 
 void rks_warn_duplicate(void *obj, unsigned long id)

@@ -33,6 +33,7 @@ size_t rks_kmalloc_max(void);
 bool rks_gfp_can_block(gfp_t gfp);
 void rks_schedule_resize(void);
 void rks_cancel_resize(void);
+void rks_resched_point(void);
 void rks_warn_duplicate(void *obj, unsigned long id);
 void rks_err_ctor(void *obj, unsigned long id, int err);
 void rks_err_too_large(void *obj, unsigned long id, size_t size, size_t max);

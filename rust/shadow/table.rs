@@ -332,6 +332,9 @@ impl Table {
             if shrink.is_some() {
                 self.defer_resize(shard);
             }
+            // A million variables take minutes to free under emulation: let the CPU reschedule
+            // between shards where the caller may sleep.
+            self.env.resched_point();
         }
         Ok(freed)
     }

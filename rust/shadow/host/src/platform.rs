@@ -251,6 +251,10 @@ impl Env {
         self.resize_requested.store(true, Ordering::SeqCst);
     }
 
+    /// Like the kernel's reschedule point between the shards of a long operation: nothing to do
+    /// here (threads are preempted).
+    pub(crate) fn resched_point(&self) {}
+
     /// Whether the table asked for the deferred worker since the last call.
     pub fn take_resize_request(&self) -> bool {
         self.resize_requested.swap(false, Ordering::SeqCst)
