@@ -178,11 +178,11 @@ dmesg_follow() {
 # file afterwards.
 KMEMLEAK=/sys/kernel/debug/kmemleak
 kmemleak_scans() {
-	local t0=${1:-$EPOCHREALTIME} left
+	local t0=${1:-$EPOCHREALTIME} us
 	echo scan >$KMEMLEAK || return 1
-	left=$(awk -v t0="$t0" -v now="$EPOCHREALTIME" \
-		'BEGIN { w = t0 + 6 - now; printf "%.2f", w > 0 ? w : 0 }')
-	nap "$left"
+	# Microseconds left until t0 + 6 s (bash arithmetic: no process).
+	us=$((${t0/./} + 6000000 - ${EPOCHREALTIME/./}))
+	[ "$us" -le 0 ] || nap "$((us / 1000000)).$(printf %06d $((us % 1000000)))"
 	echo scan >$KMEMLEAK
 }
 

@@ -29,7 +29,7 @@ fi
 load_mod rust_klp_shadow || exit "$KSFT_FAIL"
 load_mod $MOD || exit "$KSFT_FAIL"
 shadow_case leave_keep
-t0=$(date +%s)
+t0=$EPOCHREALTIME
 check "debugfs shows the variables left" expect_eq "ids line" \
 	"id 0x4001 count 10 bytes 240 type -" "$(grep '^id 0x4001 ' "$SHADOW_DEBUGFS/ids")"
 unload_mod $MOD
