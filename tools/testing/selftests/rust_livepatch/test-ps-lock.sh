@@ -15,13 +15,16 @@
 # PERIOD (seconds, default 10): how long traffic runs per measurement.
 # CYCLES (default 20): enable/disable/rmmod cycles per patch, under lighter
 # traffic: one TX every CYCLE_TX_US (default 5000) us per thread instead of
-# every 20 us.  Under TCG on the debug kernel a transition is one pass of
-# klp_try_complete_transition() over every task's stack, which took 4.6 s
-# (patching) and 11 s (unpatching) with full traffic competing for the two
-# vCPUs (measured with kprobes; at most one retry), so a cycle took 35 s;
-# with CYCLE_TX_US=5000 (about 220 frames and 10 station replacements a
-# second) it takes 12 s, and the 60 cycles about 12 minutes.  The other
-# subtests run full traffic across their transitions.
+# every 20 us (about 220 frames and 10 station replacements a second).
+# Under TCG a cycle took 12-60 s, nearly all of it in the one pass of
+# klp_try_complete_transition() that completed each transition: not in the
+# stack checks but in PREEMPT_DYNAMIC's re-patching of ~1,100 cond_resched()
+# call sites, each text_poke waiting for IPIs (function tracer: 2,035 text
+# pokes and 47 s in one pass; see .config.fragment).  On the test kernel
+# without PREEMPT_DYNAMIC a transition takes 0.01-0.03 s; a cycle is now
+# mostly the insmod and the rmmod, 12-14 s with two other guests on the
+# host's two cores, 4-5 s alone.  The other subtests run full traffic
+# across their transitions.
 . "$(dirname "$0")/functions.sh"
 
 PERIOD=${PERIOD:-10}
