@@ -229,10 +229,11 @@ macro_rules! __klp_shadow_data {
             )*
         }
 
-        // SAFETY: A `$name` holds its fields and nothing else, and every field is `ShadowData`
-        // (`LAYOUT` below names each field's, which does not compile otherwise): no field points
-        // into a module, so neither does the struct. `LAYOUT` covers the struct's name and size
-        // and each field's name, offset and `LAYOUT`: another struct has another value.
+        // `LAYOUT` covers the struct's name and size and each field's name, offset and `LAYOUT`:
+        // another struct has another value. Every field is `ShadowData`: `LAYOUT` below names
+        // each field's, which does not compile otherwise.
+        // SAFETY: A `$name` holds its fields and nothing else, and no field points into a
+        // module (each is `ShadowData`), so neither does the struct; `LAYOUT` is as above.
         unsafe impl $crate::klp::data::ShadowData for $name {
             const LAYOUT: u64 = {
                 use $crate::klp::data::layout::{mix, mix_name, named};

@@ -263,11 +263,11 @@ impl<T: ShadowData> ShadowKey<T> {
         let mut reg = ptr::null_mut();
         let mut binding = ptr::null_mut();
         let mut gen = 0;
+        // The table admits only types equal to `T` for the id (`ShadowData`'s contract), so
+        // `dtor::<T>` may be called with any variable of the id while the registration lives;
+        // it is code of `owner`, this module.
         // SAFETY: Process context (checked above). `ty` and its NUL-terminated name are valid
-        // for the call (the table copies them); `dtor::<T>` may be called with any variable of the
-        // id while the registration lives, since the table admits only types equal to `T` for it
-        // (`ShadowData`'s contract), and it is code of `owner`, this module. The out pointers
-        // are valid for writes.
+        // for the call (the table copies them); `dtor::<T>` as above; the out pointers are valid.
         to_result(unsafe {
             bindings::rust_klp_shadow_type_register(self.id, &ty, &mut reg, &mut binding, &mut gen)
         })?;
@@ -400,10 +400,10 @@ impl<T: ShadowData> ShadowKey<T> {
             _p: PhantomData,
         };
         let mut data = ptr::null_mut();
-        // SAFETY: `b.binding` comes from the table (type invariant). `ctor::<T, I, E>` is called
-        // (at most once, before this call returns, on this task) with `ctor_data`, which is a
-        // valid `CtorData<T, I, E>` for the whole call, and with a zeroed buffer of
-        // `size_of::<T>()` bytes aligned to at least `MAX_ALIGN`. `data` is valid for writes.
+        // `ctor::<T, I, E>` is called (at most once, before the call returns, on this task) with
+        // `ctor_data` and a zeroed buffer of `size_of::<T>()` bytes aligned to `MAX_ALIGN`.
+        // SAFETY: `b.binding` comes from the table (type invariant); `ctor_data` is a valid
+        // `CtorData<T, I, E>` for the whole call; `data` is valid for writes.
         let err = unsafe {
             bindings::rust_klp_shadow_alloc_bound(
                 b.binding,
@@ -537,11 +537,10 @@ impl<T: ShadowData> ShadowKey<T> {
     /// ```
     pub fn free(&'static self, obj: impl Parent) -> Result {
         let b = self.bound("free")?;
-        // SAFETY: `b.binding` comes from the table (type invariant). The table drops the `T` of
-        // the variable with the destructor of a live registration of the id, after a grace
-        // period.
-        let err =
-            unsafe { bindings::rust_klp_shadow_free_bound(b.binding, b.gen, obj.shadow_addr()) };
+        let addr = obj.shadow_addr();
+        // SAFETY: `b.binding` comes from the table (type invariant). The table drops the `T`
+        // with the destructor of a live registration of the id, after a grace period.
+        let err = unsafe { bindings::rust_klp_shadow_free_bound(b.binding, b.gen, addr) };
         self.table_result("free", err)
     }
 
