@@ -22,8 +22,9 @@
 # call sites, each text_poke waiting for IPIs (function tracer: 2,035 text
 # pokes and 47 s in one pass; see .config.fragment).  On the test kernel
 # without PREEMPT_DYNAMIC a transition takes 0.01-0.03 s; a cycle is now
-# mostly the insmod and the rmmod, 12-14 s with two other guests on the
-# host's two cores, 4-5 s alone.  The other subtests run full traffic
+# mostly the insmod and the rmmod, 12-15 s with two other guests on the
+# host's two cores, 3-6 s with one (kmod's insmod and rmmod; the tests now
+# use busybox's, faster).  The other subtests run full traffic
 # across their transitions.
 . "$(dirname "$0")/functions.sh"
 
