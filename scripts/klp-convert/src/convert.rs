@@ -68,6 +68,75 @@ pub enum Outcome {
     },
 }
 
+/// `SHT_LLVM_ADDRSIG`: the symbols whose address is taken, as symbol indices (for lld's
+/// `--icf`); clang emits it and `ld.lld -r` keeps it. The builder does not copy sections it
+/// does not know, since their contents may hold indices it renumbers: this one holds symbol
+/// indices, which the conversion keeps (checked after writing), so it is copied as data and
+/// its type restored.
+const SHT_LLVM_ADDRSIG: u32 = 0x6fff_4c03;
+
+/// Where the section headers of an ELF64 little-endian file are: `(e_shoff, e_shentsize,
+/// e_shnum)`.
+fn section_headers(data: &[u8]) -> Option<(usize, usize, usize)> {
+    let u16_at = |o: usize| Some(u16::from_le_bytes(data.get(o..o + 2)?.try_into().ok()?));
+    let shoff = u64::from_le_bytes(data.get(0x28..0x30)?.try_into().ok()?);
+    Some((
+        usize::try_from(shoff).ok()?,
+        usize::from(u16_at(0x3a)?),
+        usize::from(u16_at(0x3c)?),
+    ))
+}
+
+/// Replaces the `sh_type` `from` by `to` in the section headers; returns the sections changed.
+fn retype_sections(data: &mut [u8], from: u32, to: u32) -> Vec<usize> {
+    let mut changed = Vec::new();
+    let Some((shoff, entsize, shnum)) = section_headers(data) else {
+        return changed;
+    };
+    for index in 0..shnum {
+        let at = shoff + index * entsize + 4;
+        let Some(field) = data.get_mut(at..at + 4) else {
+            break;
+        };
+        if u32::from_le_bytes(field.try_into().expect("4 bytes")) == from {
+            field.copy_from_slice(&to.to_le_bytes());
+            changed.push(index);
+        }
+    }
+    changed
+}
+
+/// Sets the `sh_type` of the sections `indices` to `to`.
+fn set_section_types(data: &mut [u8], indices: &[usize], to: u32) -> Result<(), String> {
+    let (shoff, entsize, _) = section_headers(data).ok_or("no section headers")?;
+    for index in indices {
+        let at = shoff + index * entsize + 4;
+        data.get_mut(at..at + 4)
+            .ok_or("section header out of range")?
+            .copy_from_slice(&to.to_le_bytes());
+    }
+    Ok(())
+}
+
+/// The names of a module's symbols, in `.symtab` order.
+fn symbol_names(data: &[u8]) -> Result<Vec<Vec<u8>>, String> {
+    let header = elf::FileHeader64::<object::Endianness>::parse(data).map_err(|e| e.to_string())?;
+    let endian = header.endian().map_err(|e| e.to_string())?;
+    let sections = header.sections(endian, data).map_err(|e| e.to_string())?;
+    let symbols = sections
+        .symbols(endian, data, elf::SHT_SYMTAB)
+        .map_err(|e| e.to_string())?;
+    symbols
+        .iter()
+        .map(|s| {
+            symbols
+                .symbol_name(endian, s)
+                .map(<[u8]>::to_vec)
+                .map_err(|e| e.to_string())
+        })
+        .collect()
+}
+
 /// Finds the symbol tables of the objects a module refers to.
 pub trait Targets {
     /// The symbols named in `names` of the object `obj` (`vmlinux` or a module name).
@@ -183,7 +252,9 @@ pub fn convert(data: &[u8], targets: &mut dyn Targets) -> Result<Outcome, Vec<St
                 .into(),
         ));
     }
-    let mut builder = Builder::read(data).map_err(|e| one(e.to_string()))?;
+    let mut input = data.to_vec();
+    let addrsig = retype_sections(&mut input, SHT_LLVM_ADDRSIG, elf::SHT_PROGBITS.0);
+    let mut builder = Builder::read(&input[..]).map_err(|e| one(e.to_string()))?;
     let mut errors = Vec::new();
 
     // The declared symbols.
@@ -374,6 +445,11 @@ pub fn convert(data: &[u8], targets: &mut dyn Targets) -> Result<Outcome, Vec<St
     }
     let mut out = Vec::new();
     builder.write(&mut out).map_err(|e| one(e.to_string()))?;
+    set_section_types(&mut out, &addrsig, SHT_LLVM_ADDRSIG).map_err(one)?;
+    // Relocations, `.llvm_addrsig` and `klp` refer to symbols by index: none may move.
+    if symbol_names(&out).map_err(one)? != symbol_names(data).map_err(one)? {
+        return Err(one("internal error: the symbol table changed order".into()));
+    }
     Ok(Outcome::Converted {
         data: out,
         symbols,

@@ -28,6 +28,9 @@
 //! ```text
 //! klp-convert [--vmlinux FILE] [--modules DIR]... [--target OBJ=FILE]... [-v] MODULE.ko...
 //! ```
+//!
+//! `--modules DIR` finds a module object's `.ko` under `DIR`; `-v` prints a line for each
+//! module converted.
 
 mod convert;
 mod klpsym;
@@ -202,11 +205,7 @@ fn main() -> ExitCode {
             .map_err(|e| vec![e.to_string()])
             .and_then(|data| convert::convert(&data, &mut files));
         match outcome {
-            Ok(Outcome::Unchanged) => {
-                if verbose {
-                    eprintln!("klp-convert: {shown}: nothing to convert");
-                }
-            }
+            Ok(Outcome::Unchanged) => {}
             Ok(Outcome::Converted {
                 data,
                 symbols,
@@ -216,8 +215,9 @@ fn main() -> ExitCode {
                     eprintln!("klp-convert: {shown}: {e}");
                     failed = true;
                 } else if verbose {
-                    eprintln!(
-                        "klp-convert: {shown}: {symbols} livepatch symbol(s), \
+                    // As Kbuild shows its steps.
+                    println!(
+                        "  KLP     {shown}: {symbols} livepatch symbol(s), \
                          {relocations} relocation(s)"
                     );
                 }

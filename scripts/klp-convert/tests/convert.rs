@@ -70,10 +70,10 @@ fn assemble(dir: &Path, name: &str, asm: &str) -> PathBuf {
     out
 }
 
-/// Links objects with `ld -r`, as the kernel links a module.
+/// Links objects with `ld.lld -r` (`$LD` to use another linker), as the kernel links a module.
 fn link(dir: &Path, name: &str, objs: &[&Path]) -> PathBuf {
     let out = dir.join(name);
-    let ld = std::env::var("LD").unwrap_or_else(|_| "ld".into());
+    let ld = std::env::var("LD").unwrap_or_else(|_| "ld.lld".into());
     let status = Command::new(ld)
         .arg("-r")
         .args(objs)
@@ -270,7 +270,7 @@ fn converts_call_and_data_references() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(String::from_utf8_lossy(&out.stderr).contains("2 livepatch symbol(s), 4 relocation(s)"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("2 livepatch symbol(s), 4 relocation(s)"));
     readelf_clean(&ko);
     let after = Elf::read(&ko);
 
