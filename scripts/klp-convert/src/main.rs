@@ -2,10 +2,10 @@
 
 //! `klp-convert`: livepatch relocations for Rust livepatches, written into the final `.ko`.
 //!
-//! This is the project's own tool, inspired by the klp-convert series proposed upstream (which
-//! converts a livepatch's object files during the kernel build, before the final link), but it
-//! runs on the final `.ko`: `ld -r` would not keep the livepatch flags, and an out-of-tree
-//! Rust module has no build step between modpost and the `.ko` that we could hook.
+//! This is the project's own tool, written for Rust livepatches and inspired by the klp-convert
+//! series proposed upstream; like that series' last version it runs on the final `.ko`: `ld -r`
+//! would not keep the livepatch flags, and an out-of-tree module has no build step between
+//! modpost and the `.ko` that we could hook.
 //!
 //! A Rust livepatch declares a symbol of another object with `klp_extern!`
 //! (`rust/livepatch/klp_extern.rs`): an undefined weak symbol named
