@@ -19,12 +19,16 @@
 //! ```text
 //! # insmod rust_klp_relocs_sta.ko          # before its target: it waits for it
 //! livepatch: enabling patch 'rust_klp_relocs_sta'
+//! livepatch: 'rust_klp_relocs_sta': starting patching transition
 //! livepatch: 'rust_klp_relocs_sta': patching complete
 //! # insmod sta_model.ko
 //! livepatch: applying patch 'rust_klp_relocs_sta' to loading module 'sta_model'
 //! # cat /sys/kernel/debug/sta_model/stats
 //! frames 1234 (rust_klp_relocs_sta)
-//! # rmmod sta_model; insmod sta_model.ko; cat /sys/kernel/debug/sta_model/stats
+//! # rmmod sta_model
+//! livepatch: reverting patch 'rust_klp_relocs_sta' on unloading module 'sta_model'
+//! # insmod sta_model.ko; cat /sys/kernel/debug/sta_model/stats
+//! livepatch: applying patch 'rust_klp_relocs_sta' to loading module 'sta_model'
 //! frames 56 (rust_klp_relocs_sta)
 //! ```
 
