@@ -33,11 +33,22 @@ nap() {
 	read -rt "$1" -u "$NAP_FD" || :
 }
 
-# read_file(file) - its first line, without starting a process ("" if none)
+# read_file(file) - its first line ("" if none)
 read_file() {
 	local line=
 	read -r line 2>/dev/null <"$1"
 	echo "$line"
+}
+
+# Under TCG on the debug kernel a fork costs 0.5-1.3 s (20 subshells took
+# 14 s, 20 forks and execs of busybox 26 s, with two guests on the host's
+# two cores): a command substitution, $(...), is a fork even when it runs
+# a shell function.  The helpers below that tests call in loops and polls
+# therefore set REPLY, as `read` does, instead of printing.
+
+# read_var(var, file) - its first line into var ("" if none); no fork
+read_var() {
+	read -r "$1" 2>/dev/null <"$2" || printf -v "$1" ''
 }
 
 # loop_until(cmd) - retry cmd until it succeeds or MAX_RETRIES
@@ -56,10 +67,11 @@ loop_until() {
 mapfile -t MODULE_KOS < <(find "$ROOT/samples" "$ROOT/rust/shadow" \
 	"$KSFT_DIR/test_modules" "$KDIR/samples/livepatch" -maxdepth 2 \
 	-name '*.ko' 2>/dev/null)
+# Sets REPLY.
 modpath() {
 	local name=$1 p
 	for p in "${MODULE_KOS[@]}"; do
-		[ "${p##*/}" = "$name.ko" ] && { echo "$p"; return 0; }
+		[ "${p##*/}" = "$name.ko" ] && { REPLY=$p; return 0; }
 	done
 	echo "no $name.ko built" >&2
 	return 1
@@ -86,7 +98,8 @@ fi
 load_mod() {
 	local name=$1 p out
 	shift
-	p=$(modpath "$name") || return 1
+	modpath "$name" || return 1
+	p=$REPLY
 	log "% insmod $name.ko $*"
 	if ! out=$("${INSMOD[@]}" "$p" "$@" 2>&1); then
 		ktap_print_msg "insmod $name failed: $out"
@@ -102,7 +115,8 @@ load_lp() {
 		ktap_print_msg "livepatch $mod: transition did not complete"
 		return 1
 	}
-	[ "$(read_file $KLP_SYSFS_DIR/$mod/enabled)" = 1 ] || {
+	read_var _lp_enabled "$KLP_SYSFS_DIR/$mod/enabled"
+	[ "$_lp_enabled" = 1 ] || {
 		ktap_print_msg "livepatch $mod: not enabled after transition"
 		return 1
 	}
@@ -130,22 +144,39 @@ unload_mod() {
 	! is_loaded "$mod"
 }
 
-# dmesg_mark() - a unique marker in the kernel log; prints it
+# dmesg_mark() - a unique marker in the kernel log, in MARK
 dmesg_mark() {
-	local m="rust_livepatch kselftest mark: $EPOCHREALTIME $RANDOM"
-	log "$m"
-	echo "$m"
+	MARK="rust_livepatch kselftest mark: $EPOCHREALTIME $RANDOM"
+	log "$MARK"
 }
 
-# dmesg_since(mark) - kernel log lines after the mark, timestamps removed.
-# After dmesg_follow, read from the test's own copy of the log when the mark
-# is in it: a test polling the log then does not re-read the whole ring
-# buffer (256 KiB, several seconds per poll under TCG) each time.
+# since_awk(mark, awk-args... program) - run an awk program over the kernel
+# log lines after mark, timestamps removed; it must end with an END block.
+# After dmesg_follow, it reads the test's own copy of the log when the mark
+# is in it (a test polling the log then does not re-read the whole ring
+# buffer, 256 KiB, each time), else the kernel's log: one process per call
+# when the log is followed (a process start costs about a second under TCG).
+since_awk() {
+	local m=$1 n=$(($# - 1))
+	local skip="!_p { if (index(\$0, _m)) _p = 1; next } { sub(/^\\[[ 0-9.]*\\] /, \"\") }"
+	local args=("${@:2:n-1}")
+	if [ -n "$DMESG_FOLLOW" ]; then
+		# The mark not (yet) in the copy: exit 3 before the program's
+		# END, and fall back to the kernel's log.
+		awk -v _m="$m" "${args[@]}" "$skip END { if (!_p) exit 3 } ${!#}" "$DMESG_FOLLOW"
+		[ $? = 3 ] || return 0
+	fi
+	dmesg | awk -v _m="$m" "${args[@]}" "$skip ${!#}"
+}
+
+# dmesg_since(mark) - kernel log lines after the mark, timestamps removed
 dmesg_since() {
-	local src=(dmesg)
-	[ -n "$DMESG_FOLLOW" ] && grep -qF "$1" "$DMESG_FOLLOW" && src=(cat "$DMESG_FOLLOW")
-	"${src[@]}" | awk -v m="$1" 'p; index($0, m) { p = 1 }' |
-		sed 's/^\[[ 0-9.]*\] //'
+	since_awk "$1" '{ print } END {}'
+}
+
+# log_count(mark, ere) - how many kernel log lines after mark match ere
+log_count() {
+	since_awk "$1" -v re="$2" '$0 ~ re { n++ } END { print n + 0 }'
 }
 
 # dmesg_follow - from now on, copy new kernel log lines to a file for
@@ -192,11 +223,17 @@ kmemleak_scans() {
 expect_splat_begin() { log "rust_livepatch: expected splat begin"; }
 expect_splat_end() { log "rust_livepatch: expected splat end"; }
 
-# shadow_count(id) - live variables of id in our table's debugfs (0 if none)
-shadow_count() {
-	awk -v id="$1" '$1 == "id" && $2 == id { print $4; f = 1 } END { if (!f) print 0 }' \
-		"$SHADOW_DEBUGFS/ids" 2>/dev/null || echo 0
+# read_count(id) - live variables of id in our table's debugfs (0 if
+# none), in REPLY; shadow_count(id) prints it
+read_count() {
+	local k id _ n
+	REPLY=0
+	while read -r k id _ n _; do
+		[ "$k" = id ] && [ "$id" = "$1" ] && { REPLY=$n; return 0; }
+	done 2>/dev/null <"$SHADOW_DEBUGFS/ids"
+	return 0
 }
+shadow_count() { read_count "$1"; echo "$REPLY"; }
 
 # check(name, cmd...) - run cmd as a KTAP subtest
 check() {
@@ -250,20 +287,31 @@ shadow_table_unload() {
 
 # shadow_total() - all live variables (the debugfs "total" line)
 shadow_total() {
-	awk '$1 == "total" { print $3; f = 1 } END { if (!f) print 0 }' \
-		"$SHADOW_DEBUGFS/ids" 2>/dev/null || echo 0
+	local k _ n
+	while read -r k _ n _; do
+		[ "$k" = total ] && { echo "$n"; return 0; }
+	done 2>/dev/null <"$SHADOW_DEBUGFS/ids"
+	echo 0
 }
 
-# shadow_stat(name) - a value of the table's debugfs stats file
-shadow_stat() {
-	awk -v n="$1" '$1 == n { print $2 }' "$SHADOW_DEBUGFS/stats" 2>/dev/null
+# read_stat(name) - a value of the table's debugfs stats file, in REPLY
+# ("" if none); shadow_stat(name) prints it
+read_stat() {
+	local k v
+	REPLY=
+	while read -r k v _; do
+		[ "$k" = "$1" ] && { REPLY=$v; return 0; }
+	done 2>/dev/null <"$SHADOW_DEBUGFS/stats"
+	return 0
 }
+shadow_stat() { read_stat "$1"; echo "$REPLY"; }
 
 # shadow_case(case) - run a case of test_rust_klp_shadow.ko; 0 if it passed.
 # On failure, prints the module's reason.
 shadow_case() {
 	local run=/sys/kernel/debug/test_rust_klp_shadow/run mark
-	mark=$(dmesg_mark)
+	dmesg_mark
+	mark=$MARK
 	echo "$1" >"$run" 2>/dev/null && return 0
 	dmesg_since "$mark" | grep -E "test_rust_klp_shadow: (FAIL|no case)" |
 		while read -r l; do ktap_print_msg "$l"; done

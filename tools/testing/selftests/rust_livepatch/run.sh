@@ -11,7 +11,7 @@
 # GUEST_NAME set, the boot and kmemleak results carry it, so that the merged
 # report of several guests names the guest.  Each test's wall time (and the
 # kernel's uptime when this script started, and the final kmemleak scan's
-# time) is appended to $RESULTS/times.
+# time) is appended to $RESULTS/times, with the processes it started.
 #
 # Besides each test's own verdict, a test fails when the kernel log it
 # produced shows a WARN, BUG, Oops, lockdep, KASAN or UBSAN report, except
@@ -71,6 +71,15 @@ cleanup_after() {
 	return 0
 }
 
+# read_forks - processes started since boot (/proc/stat), in REPLY: a fork
+# costs about a second under TCG, so the time table shows each test's count
+read_forks() {
+	local k v
+	while read -r k v _; do
+		[ "$k" = processes ] && { REPLY=$v; return; }
+	done </proc/stat
+}
+
 suffix=${GUEST_NAME:+ ($GUEST_NAME)}
 times=${RESULTS:+$RESULTS/times}
 times=${times:-/dev/null}
@@ -109,13 +118,16 @@ for t in "${tests[@]}"; do
 		ktap_test_skip "$t (pending: $pending)"
 		continue
 	fi
-	mark=$(dmesg_mark)
+	dmesg_mark
+	mark=$MARK
 	log "===== $t ====="
-	t0=$SECONDS
+	read_forks
+	f0=$REPLY t0=$SECONDS
 	timeout "${timeout:-600}" "./$t" 2>&1 | sed -u 's/^/# /'
 	rc=${PIPESTATUS[0]}
-	echo "# $t: $((SECONDS - t0)) s"
-	echo "$t $((SECONDS - t0))" >>"$times"
+	read_forks
+	echo "# $t: $((SECONDS - t0)) s, $((REPLY - f0)) processes started"
+	echo "$t $((SECONDS - t0)) $((REPLY - f0))" >>"$times"
 	[ "$rc" = 0 ] || cleanup_after "$t"
 	splat=$(splats_since "$mark")
 	if [ -n "$splat" ]; then

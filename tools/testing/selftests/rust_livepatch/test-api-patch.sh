@@ -26,7 +26,7 @@ MOD_REPL=test_rust_api_patch_replace
 ktap_print_header
 ktap_set_plan 5
 
-orig_cmdline=$(cat /proc/cmdline)
+read_var orig_cmdline /proc/cmdline
 
 # lines(mark, mod) - the module's own log lines since mark, prefix removed
 lines() {
@@ -34,9 +34,11 @@ lines() {
 }
 
 test_patch() {
-	mark=$(dmesg_mark)
+	dmesg_mark
+	mark=$MARK
 	load_lp $MOD || return 1
-	expect_eq "/proc/cmdline" "$MOD: patched" "$(cat /proc/cmdline)" || return 1
+	read_var _v /proc/cmdline
+	expect_eq "/proc/cmdline" "$MOD: patched" "$_v" || return 1
 	expect_transcript "init
 pre_patch vmlinux
 post_patch vmlinux" "$(lines "$mark" $MOD)"
@@ -46,7 +48,8 @@ test_unpatch() {
 	is_loaded $MOD || return 1
 	disable_lp $MOD || return 1
 	unload_mod $MOD || return 1
-	expect_eq "/proc/cmdline" "$orig_cmdline" "$(cat /proc/cmdline)" || return 1
+	read_var _v /proc/cmdline
+	expect_eq "/proc/cmdline" "$orig_cmdline" "$_v" || return 1
 	expect_transcript "init
 pre_patch vmlinux
 post_patch vmlinux
@@ -57,8 +60,10 @@ exit" "$(lines "$mark" $MOD)"
 
 test_failing_pre_patch() {
 	local mark out p
-	mark=$(dmesg_mark)
-	p=$(modpath $MOD_FAIL) || return 1
+	dmesg_mark
+	mark=$MARK
+	modpath $MOD_FAIL || return 1
+	p=$REPLY
 	if out=$(insmod "$p" 2>&1); then
 		ktap_print_msg "insmod $MOD_FAIL succeeded"
 		return 1
@@ -69,17 +74,20 @@ test_failing_pre_patch() {
 	esac
 	! is_loaded $MOD_FAIL || { ktap_print_msg "$MOD_FAIL is loaded"; return 1; }
 	[ ! -e $KLP_SYSFS_DIR/$MOD_FAIL ] || { ktap_print_msg "$MOD_FAIL in sysfs"; return 1; }
-	expect_eq "/proc/cmdline" "$orig_cmdline" "$(cat /proc/cmdline)" || return 1
+	read_var _v /proc/cmdline
+	expect_eq "/proc/cmdline" "$orig_cmdline" "$_v" || return 1
 	expect_transcript "pre_patch vmlinux: refusing
 data dropped" "$(lines "$mark" $MOD_FAIL)"
 }
 
 test_replace() {
 	local mark
-	mark=$(dmesg_mark)
+	dmesg_mark
+	mark=$MARK
 	load_lp $MOD || return 1
 	load_lp $MOD_REPL || return 1
-	expect_eq "/proc/cmdline" "$MOD_REPL: patched" "$(cat /proc/cmdline)" || return 1
+	read_var _v /proc/cmdline
+	expect_eq "/proc/cmdline" "$MOD_REPL: patched" "$_v" || return 1
 	# The replaced patch goes away by itself; then its module can be unloaded.
 	loop_until "[ ! -e $KLP_SYSFS_DIR/$MOD ]" ||
 		{ ktap_print_msg "$MOD still in sysfs after replace"; return 1; }
@@ -95,10 +103,12 @@ post_patch vmlinux" "$(lines "$mark" $MOD_REPL)"
 test_replace_unpatch() {
 	local mark
 	is_loaded $MOD_REPL || return 1
-	mark=$(dmesg_mark)
+	dmesg_mark
+	mark=$MARK
 	disable_lp $MOD_REPL || return 1
 	unload_mod $MOD_REPL || return 1
-	expect_eq "/proc/cmdline" "$orig_cmdline" "$(cat /proc/cmdline)" || return 1
+	read_var _v /proc/cmdline
+	expect_eq "/proc/cmdline" "$orig_cmdline" "$_v" || return 1
 	expect_transcript "pre_unpatch vmlinux
 post_unpatch vmlinux" "$(lines "$mark" $MOD_REPL)"
 }

@@ -55,7 +55,9 @@ fi
 # costs seconds under TCG.
 dmesg_follow
 
-mark=$(dmesg_mark)
+dmesg_mark
+
+mark=$MARK
 loaded=0
 load_mod $MOD && loaded=1
 
@@ -92,7 +94,8 @@ test_debugfs_counts() {
 test_teardown() {
 	local mark2 out log
 	[ $loaded = 1 ] || return 1
-	mark2=$(dmesg_mark)
+	dmesg_mark
+	mark2=$MARK
 	unload_mod $MOD || return 1
 	log=$(dmesg_since "$mark2")
 	out=$(echo "$log" | sed -n "s/^$MOD: \(PASS\|FAIL\) /\1 /p")

@@ -42,7 +42,8 @@ shadow_table_load || exit "$KSFT_FAIL"
 dmesg_follow
 
 # The modules' whole life, then the subtests read the log.
-mark=$(dmesg_mark)
+dmesg_mark
+mark=$MARK
 t0=$SECONDS
 ran=0
 load_mod $A && load_mod $B && unload_mod $A && {
@@ -130,7 +131,8 @@ alloc_races_last_drop() {
 
 doc_examples() {
 	local mark out n
-	mark=$(dmesg_mark)
+	dmesg_mark
+	mark=$MARK
 	load_mod rust_doc_examples || return 1
 	unload_mod rust_doc_examples || return 1
 	out=$(dmesg_since "$mark" | sed -n 's/^rust_doc_examples: //p')

@@ -22,7 +22,8 @@ ktap_set_plan 3
 
 test_minimal() {
 	local mark out
-	mark=$(dmesg_mark)
+	dmesg_mark
+	mark=$MARK
 	load_mod $MOD_MIN || return 1
 	unload_mod $MOD_MIN || return 1
 	out=$(dmesg_since "$mark" | grep "^$MOD_MIN: Rust module")
@@ -30,15 +31,19 @@ test_minimal() {
 $MOD_MIN: Rust module unloaded, sum 84" "$out"
 }
 
-orig_cmdline=$(cat /proc/cmdline)
+read_var orig_cmdline /proc/cmdline
 
 test_patch() {
 	local mark out
-	mark=$(dmesg_mark)
+	dmesg_mark
+	mark=$MARK
 	load_lp $MOD_LP || return 1
-	expect_eq "$MOD_LP enabled" 1 "$(cat $KLP_SYSFS_DIR/$MOD_LP/enabled)" || return 1
-	expect_eq "$MOD_LP transition" 0 "$(cat $KLP_SYSFS_DIR/$MOD_LP/transition)" || return 1
-	expect_eq "/proc/cmdline (patched)" "$PATCHED" "$(cat /proc/cmdline)" || return 1
+	read_var _v $KLP_SYSFS_DIR/$MOD_LP/enabled
+	expect_eq "$MOD_LP enabled" 1 "$_v" || return 1
+	read_var _v $KLP_SYSFS_DIR/$MOD_LP/transition
+	expect_eq "$MOD_LP transition" 0 "$_v" || return 1
+	read_var _v /proc/cmdline
+	expect_eq "/proc/cmdline (patched)" "$PATCHED" "$_v" || return 1
 	out=$(dmesg_since "$mark" | grep -E "^livepatch: .*(enabling patch|patching transition|patching complete)")
 	expect_transcript "livepatch: enabling patch '$MOD_LP'
 livepatch: '$MOD_LP': starting patching transition
@@ -49,7 +54,8 @@ test_unpatch() {
 	is_loaded $MOD_LP || { ktap_print_msg "$MOD_LP is not loaded"; return 1; }
 	disable_lp $MOD_LP || return 1
 	unload_mod $MOD_LP || return 1
-	expect_eq "/proc/cmdline (restored)" "$orig_cmdline" "$(cat /proc/cmdline)"
+	read_var _v /proc/cmdline
+	expect_eq "/proc/cmdline (restored)" "$orig_cmdline" "$_v"
 }
 
 check "$MOD_MIN loads and unloads" test_minimal

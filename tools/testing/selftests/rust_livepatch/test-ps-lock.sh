@@ -36,13 +36,16 @@ PS_LOCK=0x5053
 PATCHED=0x5054
 FIXES=(rust_ps_lock_fix1 rust_ps_lock_fix2 rust_ps_lock_fix3)
 
-# sta_stat(name) - a counter of the model's debugfs stats (no exec: polled)
-sta_stat() {
+# read_sta(name) - a counter of the model's debugfs stats, in REPLY (no
+# fork: polled); sta_stat(name) prints it
+read_sta() {
 	local k v
+	REPLY=
 	while read -r k v; do
-		[ "$k" = "$1" ] && { echo "$v"; return; }
+		[ "$k" = "$1" ] && { REPLY=$v; return; }
 	done <$STA/stats
 }
+sta_stat() { read_sta "$1"; echo "$REPLY"; }
 set_run() { echo "$1" >/sys/module/sta_model/parameters/run; }
 reset() { echo 1 >$STA/reset; }
 
@@ -50,10 +53,11 @@ reset() { echo 1 >$STA/reset; }
 # was replaced (the model replaces the oldest every replace_interval_ms)
 older_stations_gone() {
 	local n ms
-	n=$(read_file /sys/module/sta_model/parameters/nr_stations)
-	ms=$(read_file /sys/module/sta_model/parameters/replace_interval_ms)
-	local target=$(($(sta_stat stations_allocated_total) + n))
-	loop_until "[ \$(sta_stat stations_allocated_total) -ge $target ]" || {
+	read_var n /sys/module/sta_model/parameters/nr_stations
+	read_var ms /sys/module/sta_model/parameters/replace_interval_ms
+	read_sta stations_allocated_total
+	local target=$((REPLY + n))
+	loop_until "read_sta stations_allocated_total && [ \$REPLY -ge $target ]" || {
 		ktap_print_msg "stations were not replaced (every ${ms} ms expected)"
 		return 1
 	}
@@ -114,7 +118,7 @@ remove_fix() {
 unpatched_strands() {
 	local t0=$SECONDS
 	reset
-	MAX_RETRIES=$((PERIOD * 10)) loop_until '[ "$(sta_stat stranded)" -gt 0 ]'
+	MAX_RETRIES=$((PERIOD * 10)) loop_until 'read_sta stranded && [ "$REPLY" -gt 0 ]'
 	local s=$(sta_stat stranded) o=$(sta_stat order_violations) f=$(sta_stat frames)
 	ktap_print_msg "unpatched: $f frames, $s stranded, $o out of order in $((SECONDS - t0))s"
 	[ "$s" -gt 0 ]
@@ -159,37 +163,43 @@ replace_keeps_variables() {
 }
 
 cycles() {
-	local fix=$1 i us frames stations ok=0
-	us=$(read_file /sys/module/sta_model/parameters/tx_interval_us)
+	local fix=$1 i n=0 us frames stations ok=0
+	read_var us /sys/module/sta_model/parameters/tx_interval_us
 	echo "$CYCLE_TX_US" >/sys/module/sta_model/parameters/tx_interval_us
 	reset
-	stations=$(sta_stat stations_allocated_total)
-	# Where a cycle's time goes: microseconds in each step, over all cycles.
+	read_sta stations_allocated_total
+	stations=$REPLY
+	# Where a cycle's time goes: microseconds in each step, over all cycles
+	# (no fork in the loop: under TCG each costs about a second).
 	local t_load=0 t_disable=0 t_unload=0 a b c d
-	now_us() { echo $((${EPOCHREALTIME/./} + 0)); }
-	for i in $(seq "$CYCLES"); do
-		a=$(now_us)
-		load_lp "$fix" && b=$(now_us) &&
-			disable_lp "$fix" && c=$(now_us) &&
-			unload_mod "$fix" && d=$(now_us) || {
+	for ((i = 1; i <= CYCLES; i++)); do
+		a=${EPOCHREALTIME/./}
+		load_lp "$fix" && b=${EPOCHREALTIME/./} &&
+			disable_lp "$fix" && c=${EPOCHREALTIME/./} &&
+			unload_mod "$fix" && d=${EPOCHREALTIME/./} || {
 			ktap_print_msg "$fix: cycle $i failed"
 			ok=1
 			break
 		}
 		t_load=$((t_load + b - a)) t_disable=$((t_disable + c - b)) t_unload=$((t_unload + d - c))
+		n=$i
 	done
-	ktap_print_msg "$fix: time per cycle: enable (insmod, transition) $((t_load / i / 1000)) ms, disable (transition, sysfs gone) $((t_disable / i / 1000)) ms, rmmod $((t_unload / i / 1000)) ms"
-	frames=$(sta_stat frames)
-	stations=$(($(sta_stat stations_allocated_total) - stations))
+	[ $n -gt 0 ] &&
+		ktap_print_msg "$fix: time per cycle: enable (insmod, transition) $((t_load / n / 1000)) ms, disable (transition, sysfs gone) $((t_disable / n / 1000)) ms, rmmod $((t_unload / n / 1000)) ms"
+	read_sta frames
+	frames=$REPLY
+	read_sta stations_allocated_total
+	stations=$((REPLY - stations))
 	echo "$us" >/sys/module/sta_model/parameters/tx_interval_us
-	ktap_print_msg "$fix: $i cycles under traffic: $frames frames, $stations stations replaced, $(sta_stat stranded) stranded while unpatched"
+	ktap_print_msg "$fix: $n cycles under traffic: $frames frames, $stations stations replaced, $(sta_stat stranded) stranded while unpatched"
 	[ $ok = 0 ] || return 1
 	# The traffic ran across the cycles: frames sent, stations replaced.
 	[ "$frames" -gt 0 ] && [ "$stations" -gt 0 ] || {
 		ktap_print_msg "no traffic during the cycles"
 		return 1
 	}
-	expect_eq "ps_lock variables after $CYCLES cycles" 0 "$(shadow_count $PS_LOCK)"
+	read_count $PS_LOCK
+	expect_eq "ps_lock variables after $CYCLES cycles" 0 "$REPLY"
 }
 
 PARTS=${PARTS:-race}

@@ -45,7 +45,8 @@ log_has() {
 
 too_large() {
 	local mark
-	mark=$(dmesg_mark)
+	dmesg_mark
+	mark=$MARK
 	shadow_case too_large || return 1
 	log_has "$mark" "rust_klp_shadow: Shadow variable <[^,]+, 5000> of [0-9]+ bytes is too large \(at most [0-9]+\)" \
 		"'too large' pr_err"
@@ -54,7 +55,8 @@ check "too_large (pr_err, no WARN)" too_large
 
 duplicate() {
 	local mark rc=0
-	mark=$(dmesg_mark)
+	dmesg_mark
+	mark=$MARK
 	expect_splat_begin
 	shadow_case duplicate || rc=1
 	expect_splat_end
@@ -65,7 +67,8 @@ check "duplicate (WARN, existing untouched)" duplicate
 
 ctor_fail() {
 	local mark
-	mark=$(dmesg_mark)
+	dmesg_mark
+	mark=$MARK
 	shadow_case ctor_fail || return 1
 	log_has "$mark" "rust_klp_shadow: Failed to construct shadow variable <[^,]+, 5000> \(-28\)" \
 		"ctor failure pr_err"
@@ -74,7 +77,8 @@ check "ctor_fail (pr_err, nothing inserted)" ctor_fail
 
 typed() {
 	local mark
-	mark=$(dmesg_mark)
+	dmesg_mark
+	mark=$MARK
 	shadow_case typed || return 1
 	log_has "$mark" "Shadow id 0x5100 is registered by test_rust_klp_shadow for type test_rust_klp_shadow::Typed \(size 8, align 8, layout 0x0000000000000001\); type test_rust_klp_shadow::Other \(size 8, align 8, layout 0x0000000000000002\) of test_rust_klp_shadow refused" \
 		"type conflict pr_err" &&

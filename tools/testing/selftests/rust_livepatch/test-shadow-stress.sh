@@ -26,7 +26,8 @@ load_mod $MOD stress_threads="${STRESS_THREADS:-3}" stress_ops="${STRESS_OPS:-60
 
 stress() {
 	local mark t0 rc=0
-	mark=$(dmesg_mark)
+	dmesg_mark
+	mark=$MARK
 	t0=$(date +%s)
 	shadow_case stress || rc=1
 	ktap_print_msg "$(( $(date +%s) - t0 )) s; $(dmesg_since "$mark" | grep -o 'stress: .*')"

@@ -20,7 +20,9 @@ ktap_set_plan 2
 
 shadow_table_load || exit "$KSFT_FAIL"
 
-mark=$(dmesg_mark)
+dmesg_mark
+
+mark=$MARK
 load_mod $MOD_TEST
 unload_mod $MOD_TEST
 result=$(dmesg_since "$mark" | grep -E "^($MOD_TEST: |% (insmod|rmmod) )" |
