@@ -19,9 +19,14 @@ STA_GEN := samples/ps_lock/sta_model_generated.rs
 # bindgen of the kernel's own shadow sample target, from its .c file (no header).
 SHADOW_MOD_C = $(KDIR)/samples/livepatch/livepatch-shadow-mod.c
 SHADOW_GEN := samples/shadow_fix/livepatch_shadow_mod_generated.rs
+# The livepatch relocations of Rust livepatches (scripts/klp-convert, issue 16):
+# a host tool, built with Debian's cargo into the cache, run on every module
+# `make modules` built.
+KLP_CONVERT_TARGET = $(or $(RKS_CACHE),/var/lib/rust-klp-shadow)/klp-convert-target
+KLP_CONVERT = $(KLP_CONVERT_TARGET)/release/klp-convert
 
 .PHONY: all help setup kernel kdir modules run check shell bench rust-analyzer \
-	clean host-test
+	clean host-test klp-convert
 
 all: modules
 
@@ -35,7 +40,8 @@ help:
 	@echo '  modules       build the project modules against the test kernel'
 	@echo '  shell         an interactive root shell in the test kernel (modules at their host paths)'
 	@echo '  bench         benchmark our table against the kernel klp_shadow_* (bench kernel)'
-	@echo '  host-test     cargo test of the table logic on the host'
+	@echo '  host-test     cargo test of the table logic and of klp-convert on the host'
+	@echo '  klp-convert   build the tool that writes livepatch relocations into .ko files'
 	@echo '  rust-analyzer write rust-project.json for editors'
 	@echo '  clean         remove build products (keeps the cached kernel)'
 	@echo 'Variables: KDIR=<tree> to use another prepared kernel tree.'
@@ -70,10 +76,34 @@ endif
 # Evaluated lazily, in recipes that run after `kernel`.
 KDIR ?= $(shell $(KDIR_CMD) --print-dir)
 
-modules: kernel
+# klp-convert runs on every module of modules.order: it rewrites those that
+# declare livepatch symbols (`klp::extern_symbols!`), leaves the others (and
+# those it converted before) alone, and fails the build, naming the module and
+# the symbol, on anything klp could not resolve or write.  Module targets are
+# looked up among this project's and the test kernel's modules.
+modules: kernel klp-convert
 	@$(MAKE) --no-print-directory KDIR=$(KDIR) $(GEN) $(STA_GEN) $(SHADOW_GEN)
 	@$(KMAKE) modules
+	@$(MAKE) --no-print-directory KDIR=$(KDIR) $(KLP_UNCONVERTED)
+	@sed 's/\.o$$/.ko/' modules.order | xargs $(KLP_CONVERT) -v --vmlinux $(KDIR)/vmlinux \
+		--modules $(ROOT) --modules $(KDIR)
 	@$(MAKE) --no-print-directory -C $(KSFT) KDIR=$(KDIR)
+
+# A copy of rust_klp_relocs that klp-convert never sees (it is not in
+# modules.order), linked from the same objects by kbuild's own command, for
+# test-klp-relocs.sh: the loader must refuse it (its guards), never load it
+# with calls to address 0.
+KLP_UNCONVERTED := samples/klp_relocs/rust_klp_relocs_unconverted.ko
+ifdef KDIR
+$(KLP_UNCONVERTED): samples/klp_relocs/rust_klp_relocs.o samples/klp_relocs/rust_klp_relocs.mod.o
+	@cmd=$$(sed -n 's/^savedcmd_[^ ]* := //p' samples/klp_relocs/.rust_klp_relocs.ko.cmd | \
+		sed 's|-o [^ ]*rust_klp_relocs\.ko |-o $(ROOT)/$@ |') && \
+		[ -n "$$cmd" ] && cd $(KDIR) && eval "$$cmd"
+endif
+
+klp-convert: setup
+	@cd $(S)/klp-convert && CARGO_TARGET_DIR=$(KLP_CONVERT_TARGET) RUSTC=/usr/bin/rustc \
+		nice -n 19 /usr/bin/cargo build -q --locked --release -j1
 
 host-test: setup
 	@$(S)/host-test

@@ -28,6 +28,7 @@
 //! | missing `MODULE_INFO(livepatch, "Y")`     | [`livepatch!`] emits it with the module          |
 //! | replacement and `klp_func` out of sync    | [`replacement!`] writes the signature once, optionally checked against `kernel::bindings` |
 //! | module text freed while still patched     | the patch is enabled last and freed with the module, after `klp` released it |
+//! | calling a static function of the target   | [`extern_symbols!`] declares it; `scripts/klp-convert` writes the livepatch relocations, or fails the build |
 //!
 //! # Examples
 //!
@@ -87,6 +88,7 @@ pub mod data;
 pub mod ffi;
 pub mod patch;
 pub mod rcu;
+pub mod relocs;
 pub mod seq_file;
 pub mod shadow;
 pub mod sync;
@@ -96,6 +98,7 @@ pub use data::ShadowData;
 pub use patch::replacement;
 pub use patch::{Callbacks, Func, Livepatch, Object, PatchedObject, State};
 pub use rcu::RcuGuard;
+pub use relocs::extern_symbols;
 pub use seq_file::seq_print;
 pub use seq_file::SeqFile;
 pub use shadow::ShadowKey;

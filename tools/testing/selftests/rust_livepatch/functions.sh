@@ -164,7 +164,8 @@ since_awk() {
 		# The mark not (yet) in the copy: exit 3 before the program's
 		# END, and fall back to the kernel's log.
 		awk -v _m="$m" "${args[@]}" "$skip END { if (!_p) exit 3 } ${!#}" "$DMESG_FOLLOW"
-		[ $? = 3 ] || return 0
+		local rc=$?
+		[ $rc = 3 ] || return $rc
 	fi
 	dmesg | awk -v _m="$m" "${args[@]}" "$skip ${!#}"
 }
