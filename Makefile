@@ -84,22 +84,18 @@ KDIR ?= $(shell $(KDIR_CMD) --print-dir)
 modules: kernel klp-convert
 	@$(MAKE) --no-print-directory KDIR=$(KDIR) $(GEN) $(STA_GEN) $(SHADOW_GEN)
 	@$(KMAKE) modules
-	@$(MAKE) --no-print-directory KDIR=$(KDIR) $(KLP_UNCONVERTED)
+	@cmd=$$(sed -n 's/^savedcmd_[^ ]* := //p' samples/klp_relocs/.rust_klp_relocs.ko.cmd | \
+		sed 's|-o [^ ]*rust_klp_relocs\.ko |-o $(ROOT)/$(KLP_UNCONVERTED) |') && \
+		[ -n "$$cmd" ] && (cd $(KDIR) && eval "$$cmd")
 	@sed 's/\.o$$/.ko/' modules.order | xargs $(KLP_CONVERT) -v --vmlinux $(KDIR)/vmlinux \
 		--modules $(ROOT) --modules $(KDIR)
 	@$(MAKE) --no-print-directory -C $(KSFT) KDIR=$(KDIR)
 
 # A copy of rust_klp_relocs that klp-convert never sees (it is not in
-# modules.order), linked from the same objects by kbuild's own command, for
-# test-klp-relocs.sh: the loader must refuse it (its guards), never load it
-# with calls to address 0.
+# modules.order), linked by `modules` from the same objects with kbuild's own
+# saved command, for test-klp-relocs.sh: the loader must refuse it (its
+# guards), never load it with calls to address 0.
 KLP_UNCONVERTED := samples/klp_relocs/rust_klp_relocs_unconverted.ko
-ifdef KDIR
-$(KLP_UNCONVERTED): samples/klp_relocs/rust_klp_relocs.o samples/klp_relocs/rust_klp_relocs.mod.o
-	@cmd=$$(sed -n 's/^savedcmd_[^ ]* := //p' samples/klp_relocs/.rust_klp_relocs.ko.cmd | \
-		sed 's|-o [^ ]*rust_klp_relocs\.ko |-o $(ROOT)/$@ |') && \
-		[ -n "$$cmd" ] && cd $(KDIR) && eval "$$cmd"
-endif
 
 klp-convert: setup
 	@cd $(S)/klp-convert && CARGO_TARGET_DIR=$(KLP_CONVERT_TARGET) RUSTC=/usr/bin/rustc \
