@@ -613,8 +613,61 @@ impl<T: Livepatch> LivepatchModule<T> {
     }
 }
 
+/// Refuses a module whose livepatch relocations (written by `scripts/klp-convert` for the symbols
+/// of [`extern_symbols!`](crate::klp::extern_symbols)) are for an object that `objects` does not
+/// list.
+///
+/// `klp` writes the relocations of the patch's objects only: those of any other object would stay
+/// unwritten, and the calls and reads of its symbols would go to the zero bytes `klp-convert`
+/// left. Refused with `EINVAL` and a `pr_err` naming the object and the section.
+fn check_relocation_objects(module: &'static ThisModule, objects: &[Object]) -> Result {
+    // SAFETY: `module` is this module, being initialised.
+    let info = unsafe { (*module.as_ptr()).klp_info };
+    if info.is_null() {
+        // Not a livepatch module: `klp_enable_patch()` refuses it.
+        return Ok(());
+    }
+    // SAFETY: For a livepatch module (`MODULE_INFO(livepatch, "Y")`, which `livepatch!` writes)
+    // the loader copied the ELF header, the section headers and their names into `klp_info`
+    // (`copy_module_elf()`) before calling the module's init, and frees them only with the
+    // module; nothing writes them meanwhile.
+    let info = unsafe { &*info };
+    for i in 1..usize::from(info.hdr.e_shnum) {
+        // SAFETY: `sechdrs` has `e_shnum` entries.
+        let shdr = unsafe { &*info.sechdrs.add(i) };
+        if shdr.sh_flags & u64::from(kernel::bindings::SHF_RELA_LIVEPATCH) == 0
+            || shdr.sh_type == kernel::bindings::SHT_NULL
+        {
+            continue;
+        }
+        // SAFETY: The loader checked that the `sh_name` of every section but `SHT_NULL` ones is
+        // an offset into `secstrings`, which ends with a NUL (`elf_validity_cache_secstrings()`).
+        let name = unsafe { CStr::from_char_ptr(info.secstrings.add(shdr.sh_name as usize)) };
+        // `.klp.rela.<object>.<section>`, as `klp_apply_section_relocs()` reads it.
+        let object = name
+            .as_bytes()
+            .strip_prefix(b".klp.rela.")
+            .and_then(|rest| rest.split(|&b| b == b'.').next())
+            .unwrap_or(b"");
+        let listed = objects.iter().any(|o| match o.name {
+            None => object == b"vmlinux",
+            Some(n) => n.as_bytes() == object,
+        });
+        if !listed {
+            pr_err!(
+                "livepatch relocation section {} is for object '{}', which the patch does not list in Livepatch::OBJECTS: klp would never write it\n",
+                name.to_str().unwrap_or("?"),
+                core::str::from_utf8(object).unwrap_or("?"),
+            );
+            return Err(EINVAL);
+        }
+    }
+    Ok(())
+}
+
 impl<T: Livepatch> kernel::Module for LivepatchModule<T> {
     fn init(module: &'static ThisModule) -> Result<Self> {
+        check_relocation_objects(module, T::OBJECTS)?;
         let data = T::init(module)?;
         let patch = Patch::new(module, T::OBJECTS, T::REPLACE, T::STATES, GFP_KERNEL)?;
         // Last: nothing may fail once the patch is enabled, or the module would be freed while

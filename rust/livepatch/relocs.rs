@@ -62,9 +62,10 @@ pub const fn is_object_name(name: &str) -> bool {
 /// Calling such a function, or reading such a static, is `unsafe` like any FFI: wrap it in a safe
 /// function whose safety comment cites the C prototype. The symbol lives in the object:
 /// the object must be listed in the livepatch's [`Livepatch::OBJECTS`](crate::klp::Livepatch)
-/// (`klp` writes a module's relocations only for the objects of the patch), and use it only
-/// while the object is loaded, from code that only runs then (e.g. a replacement of one of its
-/// functions).
+/// (`klp` writes a module's relocations only for the objects of the patch; the livepatch's init
+/// refuses, with `EINVAL` and a `pr_err`, relocations for an object it does not list), and use
+/// it only while the object is loaded, from code that only runs then (e.g. a replacement of one
+/// of its functions).
 ///
 /// A module using this macro must be converted: each declared symbol also carries a guard
 /// relocation that the module loader refuses (`Unknown rela relocation: 32`) and `klp-convert`

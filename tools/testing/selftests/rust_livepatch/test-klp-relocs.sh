@@ -21,6 +21,11 @@
 #  5. rust_klp_relocs_unconverted (the same objects, never given to
 #     klp-convert) is refused at load, ENOEXEC, because of its guard
 #     relocations: never loaded with calls to address 0.
+#  6. test_klp_relocs_unlisted, a vmlinux livepatch that calls a static
+#     function of sta_model but does not list sta_model in its objects
+#     (klp writes the relocations of the patch's objects only), is refused
+#     at load, EINVAL, with a pr_err naming the object: never loaded with
+#     a call that nothing resolves.
 
 . "$(dirname "$0")/functions.sh"
 require_root
@@ -30,7 +35,7 @@ LP_STA=rust_klp_relocs_sta
 STA=/sys/kernel/debug/sta_model
 
 ktap_print_header
-ktap_set_plan 5
+ktap_set_plan 6
 
 read_var orig_cmdline /proc/cmdline
 
@@ -128,5 +133,21 @@ unconverted() {
 }
 dmesg_mark
 check "$LP unconverted: refused at load (ENOEXEC), not loaded with calls to 0" unconverted
+
+unlisted() {
+	local mod=test_klp_relocs_unlisted out
+	modpath $mod || return 1
+	if out=$("${INSMOD[@]}" "$REPLY" 2>&1); then
+		ktap_print_msg "a livepatch using symbols of an object it does not patch loaded"
+		[ -e $KLP_SYSFS_DIR/$mod ] && disable_lp $mod
+		unload_mod $mod
+		return 1
+	fi
+	ktap_print_msg "insmod: $out"
+	is_loaded $mod && return 1
+	logged "$MARK" "is for object 'sta_model', which the patch does not list in Livepatch::OBJECTS"
+}
+dmesg_mark
+check "an object the patch does not list: refused at load (EINVAL), pr_err names it" unlisted
 
 ktap_finished
