@@ -82,29 +82,49 @@ is_loaded() {
 	[ -d "/sys/module/${1//-/_}" ]
 }
 
-# insmod and rmmod from busybox-static (scripts/setup installs it for
-# virtme-ng) when it is there: kmod's are dynamically linked (libcrypto,
-# libzstd, liblzma...), and under TCG a start of kmod's rmmod took 3.2 s
-# against busybox's 0.85 s, insmod 2.4 s against 0.85 s (a loaded host,
-# 5 runs each).  The syscalls (finit_module, delete_module with O_NONBLOCK)
-# are the same.
+# Module loads and unloads: through modctl (modctl.c, built beside this
+# file), one process per test started as a coprocess on first use, which
+# makes the same syscalls as insmod and rmmod (finit_module, delete_module
+# with O_NONBLOCK).  Under TCG a fork and exec of even busybox-static costs
+# about a second, twice per enable/disable/rmmod cycle.  Without modctl,
+# insmod and rmmod: busybox's (scripts/setup installs busybox-static for
+# virtme-ng), whose start took 0.85 s against kmod's 2.4-3.2 s (kmod is
+# dynamically linked: libcrypto, libzstd, liblzma...).
 if [ -x /bin/busybox ]; then
 	INSMOD=(/bin/busybox insmod) RMMOD=(/bin/busybox rmmod)
 else
 	INSMOD=(insmod) RMMOD=(rmmod)
 fi
 
+# mod_request(load path [params...] | unload name) - one request to modctl
+# (or insmod/rmmod), no fork; REPLY: "0", or the error; 1 on failure
+mod_request() {
+	if [ ! -x "$KSFT_DIR/modctl" ]; then
+		local cmd=("${INSMOD[@]}")
+		[ "$1" = unload ] && cmd=("${RMMOD[@]}")
+		REPLY=$("${cmd[@]}" "${@:2}" 2>&1) && REPLY=0
+		[ "$REPLY" = 0 ]
+		return
+	fi
+	if [ -z "${MODCTL_PID:-}" ]; then
+		coproc MODCTL { exec "$KSFT_DIR/modctl"; }
+	fi
+	REPLY="modctl is gone"
+	printf '%s\n' "$*" >&"${MODCTL[1]}" && read -r REPLY <&"${MODCTL[0]}"
+	[ "$REPLY" = 0 ]
+}
+
 # load_mod(name, params...) - insmod a module; 1 on failure
 load_mod() {
-	local name=$1 p out
+	local name=$1 p
 	shift
 	modpath "$name" || return 1
 	p=$REPLY
 	log "% insmod $name.ko $*"
-	if ! out=$("${INSMOD[@]}" "$p" "$@" 2>&1); then
-		ktap_print_msg "insmod $name failed: $out"
+	mod_request load "$p" "$@" || {
+		ktap_print_msg "insmod $name failed: $REPLY"
 		return 1
-	fi
+	}
 }
 
 # load_lp(name, params...) - insmod a livepatch and wait for its transition
@@ -135,10 +155,10 @@ disable_lp() {
 
 # unload_mod(name) - rmmod, waiting while the module is still busy
 unload_mod() {
-	local mod=${1//-/_} out
+	local mod=${1//-/_}
 	log "% rmmod $mod"
-	loop_until "out=\$(\"\${RMMOD[@]}\" $mod 2>&1)" || {
-		ktap_print_msg "rmmod $mod failed: $out"
+	loop_until "mod_request unload $mod" || {
+		ktap_print_msg "rmmod $mod failed: $REPLY"
 		return 1
 	}
 	! is_loaded "$mod"

@@ -59,18 +59,17 @@ exit" "$(lines "$mark" $MOD)"
 }
 
 test_failing_pre_patch() {
-	local mark out p
+	local mark
 	dmesg_mark
 	mark=$MARK
 	modpath $MOD_FAIL || return 1
-	p=$REPLY
-	if out=$(insmod "$p" 2>&1); then
+	if mod_request load "$REPLY"; then
 		ktap_print_msg "insmod $MOD_FAIL succeeded"
 		return 1
 	fi
-	case $out in
+	case $REPLY in
 	*"No such device"*) ;;
-	*) ktap_print_msg "insmod: expected ENODEV, got: $out"; return 1 ;;
+	*) ktap_print_msg "insmod: expected ENODEV, got: $REPLY"; return 1 ;;
 	esac
 	! is_loaded $MOD_FAIL || { ktap_print_msg "$MOD_FAIL is loaded"; return 1; }
 	[ ! -e $KLP_SYSFS_DIR/$MOD_FAIL ] || { ktap_print_msg "$MOD_FAIL in sysfs"; return 1; }

@@ -119,15 +119,14 @@ removed() {
 check "$LP_STA disabled and removed: sta_model's own stats back" removed
 
 unconverted() {
-	local out
 	modpath ${LP}_unconverted || return 1
-	if out=$("${INSMOD[@]}" "$REPLY" 2>&1); then
+	if mod_request load "$REPLY"; then
 		ktap_print_msg "an unconverted livepatch loaded"
 		[ -e $KLP_SYSFS_DIR/$LP ] && disable_lp $LP
 		unload_mod $LP
 		return 1
 	fi
-	ktap_print_msg "insmod: $out"
+	ktap_print_msg "insmod: $REPLY"
 	is_loaded $LP && return 1
 	logged "$MARK" "$LP: Unknown rela relocation: 32"
 }
@@ -135,15 +134,15 @@ dmesg_mark
 check "$LP unconverted: refused at load (ENOEXEC), not loaded with calls to 0" unconverted
 
 unlisted() {
-	local mod=test_klp_relocs_unlisted out
+	local mod=test_klp_relocs_unlisted
 	modpath $mod || return 1
-	if out=$("${INSMOD[@]}" "$REPLY" 2>&1); then
+	if mod_request load "$REPLY"; then
 		ktap_print_msg "a livepatch using symbols of an object it does not patch loaded"
 		[ -e $KLP_SYSFS_DIR/$mod ] && disable_lp $mod
 		unload_mod $mod
 		return 1
 	fi
-	ktap_print_msg "insmod: $out"
+	ktap_print_msg "insmod: $REPLY"
 	is_loaded $mod && return 1
 	logged "$MARK" "is for object 'sta_model', which the patch does not list in Livepatch::OBJECTS"
 }
