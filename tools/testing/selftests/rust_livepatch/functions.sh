@@ -82,31 +82,21 @@ is_loaded() {
 	[ -d "/sys/module/${1//-/_}" ]
 }
 
-# Module loads and unloads: through modctl (modctl.c, built beside this
-# file), one process per test started as a coprocess on first use, which
-# makes the same syscalls as insmod and rmmod (finit_module, delete_module
-# with O_NONBLOCK).  Under TCG a fork and exec of even busybox-static costs
-# about a second, twice per enable/disable/rmmod cycle.  Without modctl,
-# insmod and rmmod: busybox's (scripts/setup installs busybox-static for
-# virtme-ng), whose start took 0.85 s against kmod's 2.4-3.2 s (kmod is
-# dynamically linked: libcrypto, libzstd, liblzma...).
-if [ -x /bin/busybox ]; then
-	INSMOD=(/bin/busybox insmod) RMMOD=(/bin/busybox rmmod)
-else
-	INSMOD=(insmod) RMMOD=(rmmod)
-fi
+# Module loads and unloads go through modctl (modctl.c, built beside this
+# file by its Makefile): one process per test, started as a coprocess on
+# first use, that makes the syscalls insmod and rmmod make (finit_module,
+# delete_module with O_NONBLOCK) and answers with the errno.  Under TCG a
+# fork and exec, even of busybox-static, costs about a second, twice per
+# enable/disable/rmmod cycle.
 
-# mod_request(load path [params...] | unload name) - one request to modctl
-# (or insmod/rmmod), no fork; REPLY: "0", or the error; 1 on failure
+# mod_request(load path [params...] | unload name) - one request to modctl,
+# no fork; REPLY: "0", or the errno and its message; 1 on failure
 mod_request() {
-	if [ ! -x "$KSFT_DIR/modctl" ]; then
-		local cmd=("${INSMOD[@]}")
-		[ "$1" = unload ] && cmd=("${RMMOD[@]}")
-		REPLY=$("${cmd[@]}" "${@:2}" 2>&1) && REPLY=0
-		[ "$REPLY" = 0 ]
-		return
-	fi
 	if [ -z "${MODCTL_PID:-}" ]; then
+		[ -x "$KSFT_DIR/modctl" ] || {
+			REPLY="$KSFT_DIR/modctl not built (make -C $KSFT_DIR)"
+			return 1
+		}
 		coproc MODCTL { exec "$KSFT_DIR/modctl"; }
 	fi
 	REPLY="modctl is gone"
