@@ -627,10 +627,10 @@ fn check_relocation_objects(module: &'static ThisModule, objects: &[Object]) -> 
         // Not a livepatch module: `klp_enable_patch()` refuses it.
         return Ok(());
     }
-    // SAFETY: For a livepatch module (`MODULE_INFO(livepatch, "Y")`, which `livepatch!` writes)
-    // the loader copied the ELF header, the section headers and their names into `klp_info`
-    // (`copy_module_elf()`) before calling the module's init, and frees them only with the
-    // module; nothing writes them meanwhile.
+    // A livepatch module's (`livepatch!` writes `MODULE_INFO(livepatch, "Y")`) `klp_info` holds
+    // the loader's copy of its ELF header, section headers and section names
+    // (`copy_module_elf()`), made before init and freed only with the module.
+    // SAFETY: Non-NULL, so that copy: valid, and never written, while the module lives.
     let info = unsafe { &*info };
     for i in 1..usize::from(info.hdr.e_shnum) {
         // SAFETY: `sechdrs` has `e_shnum` entries.

@@ -25,8 +25,8 @@
 # livepatch's own retry about a second later (the other CPU's idle task
 # cannot switch while it runs), once per enable and once per disable; the
 # modules are loaded and unloaded by modctl, without a process start.
-# Measured with two vCPUs: 3.5 s a cycle with the other guest idle, 6-9 s
-# beside test-shadow-million.  The other subtests run full traffic across
+# Measured with two vCPUs: 3.5 s a cycle beside a guest running short
+# tests, 6.5-11.6 s beside test-shadow-million.  The other subtests run full traffic across
 # their transitions.
 . "$(dirname "$0")/functions.sh"
 
