@@ -19,6 +19,22 @@ STA_GEN := samples/ps_lock/sta_model_generated.rs
 # bindgen of the kernel's own shadow sample target, from its .c file (no header).
 SHADOW_MOD_C = $(KDIR)/samples/livepatch/livepatch-shadow-mod.c
 SHADOW_GEN := samples/shadow_fix/livepatch_shadow_mod_generated.rs
+# bindgen of mac80211's internals for the real-mac80211 ps_lock fix: the
+# structures and prototypes it uses, and C wrappers of the inline helpers.
+MAC_DIR := samples/mac80211_ps_lock
+MAC_GEN := $(MAC_DIR)/mac80211_generated.rs
+MAC_WRAP := $(MAC_DIR)/mac80211_wrap.c
+MAC_ITEMS := sta_info ieee80211_tx_data ieee80211_local ieee80211_sub_if_data txq_info ps_data \
+	ieee80211_tx_info ieee80211_hdr rks_mac80211_.* ieee80211_sta_info_flags \
+	ieee80211_sub_if_data_flags ieee80211_hw_flags sta_notify_cmd nl80211_iftype \
+	mac80211_tx_info_flags txq_info_flags \
+	ieee80211_sta_ps_deliver_wakeup sta_info_recalc_tim ieee80211_add_pending_skbs \
+	ieee80211_check_fast_xmit ieee80211_free_txskb __ieee80211_schedule_txq \
+	ieee80211_is_mgmt ieee80211_is_bufferable_mmpdu ieee80211_vif_is_mesh _ieee80211_hw_check \
+	test_sta_flag clear_sta_flag vif_to_sdata get_bss_sdata to_txq_info txq_has_queue \
+	skb_queue_head_init skb_queue_splice_tail_init skb_queue_len skb_get_queue_mapping \
+	timer_pending atomic_dec set_bit ieee80211_tx_result
+space := $(subst ,, )
 # The livepatch relocations of Rust livepatches (scripts/klp-convert, issue 16):
 # a host tool, built with Debian's cargo into the cache, run on every module
 # `make modules` built.
@@ -71,6 +87,9 @@ $(STA_GEN): samples/ps_lock/sta_model.h $(S)/klp-bindgen $(KDIR)/.config
 
 $(SHADOW_GEN): $(SHADOW_MOD_C) $(S)/klp-bindgen $(KDIR)/.config
 	@$(S)/klp-bindgen $(KDIR) $< $@ 'dummy|dummy_(alloc|free|check)' --static-fns
+
+$(MAC_GEN) $(MAC_WRAP) &: $(MAC_DIR)/mac80211_ps_lock.h $(S)/klp-bindgen $(KDIR)/.config Makefile
+	@$(S)/klp-bindgen $(KDIR) $< $(MAC_GEN) '^($(subst $(space),|,$(strip $(MAC_ITEMS))))$$' --internal $(MAC_WRAP) $(KDIR)/net/mac80211
 endif
 
 # Evaluated lazily, in recipes that run after `kernel`.
@@ -82,7 +101,7 @@ KDIR ?= $(shell $(KDIR_CMD) --print-dir)
 # the symbol, on anything klp could not resolve or write.  Module targets are
 # looked up among this project's and the test kernel's modules.
 modules: kernel klp-convert
-	@$(MAKE) --no-print-directory KDIR=$(KDIR) $(GEN) $(STA_GEN) $(SHADOW_GEN)
+	@$(MAKE) --no-print-directory KDIR=$(KDIR) $(GEN) $(STA_GEN) $(SHADOW_GEN) $(MAC_GEN)
 	@$(KMAKE) modules
 	@cmd=$$(sed -n 's/^savedcmd_[^ ]* := //p' samples/klp_relocs/.rust_klp_relocs.ko.cmd | \
 		sed 's|-o [^ ]*rust_klp_relocs\.ko |-o $(ROOT)/$(KLP_UNCONVERTED) |') && \
@@ -120,10 +139,10 @@ bench: setup
 	@$(S)/bench
 
 rust-analyzer: kernel
-	@$(MAKE) --no-print-directory KDIR=$(KDIR) $(GEN) $(STA_GEN) $(SHADOW_GEN)
+	@$(MAKE) --no-print-directory KDIR=$(KDIR) $(GEN) $(STA_GEN) $(SHADOW_GEN) $(MAC_GEN)
 	@$(KMAKE) rust-analyzer
 
 clean:
 	@[ ! -d "$(KDIR)" ] || $(KMAKE) clean
-	@rm -f $(GEN) $(STA_GEN) $(SHADOW_GEN) rust-project.json
+	@rm -f $(GEN) $(STA_GEN) $(SHADOW_GEN) $(MAC_GEN) $(MAC_WRAP) rust-project.json
 	@$(MAKE) --no-print-directory -C $(KSFT) clean
