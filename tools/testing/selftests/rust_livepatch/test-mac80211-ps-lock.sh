@@ -113,6 +113,8 @@ cycles() {
 	done
 	kill "$pid" 2>/dev/null
 	wait "$pid" 2>/dev/null
+	# Killed at any point: the station may be left asleep.
+	echo 0 >"$WIFI_PS_KNOB"
 	[ $rc = 0 ] && ktap_print_msg "$CYCLES cycles under traffic"
 	return $rc
 }

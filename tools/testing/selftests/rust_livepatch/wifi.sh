@@ -231,6 +231,16 @@ wifi_traffic() {
 # first.  Safe to call after a wifi_up that failed half way.
 wifi_down() {
 	local ok=0 m left progress
+	# The station awake first, and seen awake by the AP: hostapd's last
+	# frames (the deauthentication, with a TX status request) must not wait
+	# in the sleep buffer of a station whose radio is then removed (seen
+	# once: mac80211's "Have pending ack frames!" WARN in
+	# ieee80211_free_hw() after traffic was killed with the station asleep).
+	if [ -n "${WIFI_PS_KNOB:-}" ] && [ -w "$WIFI_PS_KNOB" ]; then
+		echo 0 >"$WIFI_PS_KNOB" 2>/dev/null
+		loop_until "! wifi_flag_set $WIFI_AP_STA_DIR/flags PS_STA" ||
+			ktap_print_msg "the AP still sees the station asleep"
+	fi
 	if [ -n "$WIFI_HOSTAPD_PID" ]; then
 		kill "$WIFI_HOSTAPD_PID" 2>/dev/null
 		loop_until wifi_hostapd_gone || {
