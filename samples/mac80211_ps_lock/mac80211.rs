@@ -220,10 +220,11 @@ impl Sta {
     /// tracepoint of its `drv_wake_tx_queue()`.
     pub fn wake_txqs(&self) {
         let local = self.local();
-        // SAFETY: The station and its device are valid; `sta.txq[]` holds NULL or TXQs of the
+        // Why this is sound: The station and its device are valid; `sta.txq[]` holds NULL or TXQs of the
         // station, valid as long as it; `to_txq_info()` is `container_of()`; the driver's
         // callback gets what `drv_wake_tx_queue()` passes, `__ieee80211_schedule_txq()` what
         // `ieee80211_schedule_txq()` passes (relocation written: type invariant).
+        // SAFETY: For the reasons just above.
         unsafe {
             for &txq in (*self.raw()).sta.txq.iter() {
                 if txq.is_null() || !b::txq_has_queue(txq) {
@@ -256,11 +257,12 @@ impl Sta {
     pub fn deliver_buffered(&self) -> (u32, u32) {
         let pending = pin!(Opaque::<kb::sk_buff_head>::uninit());
         let (mut filtered, mut buffered) = (0, 0);
-        // SAFETY: `pending` is pinned on this stack frame and initialised before use; every
+        // Why this is sound: `pending` is pinned on this stack frame and initialised before use; every
         // queue of the station is valid (type invariant) and taken with its own lock
         // irq-disabled, as mac80211 does (`spinlock_t` is `rlock` at offset 0 on !PREEMPT_RT,
         // what `spinlock_check()` returns; `klp::SpinLockBh` refuses to build on PREEMPT_RT);
         // `ieee80211_add_pending_skbs()` takes all frames of `pending` (relocation written).
+        // SAFETY: For the reasons just above.
         unsafe {
             let pending = pending.get();
             b::skb_queue_head_init(pending);
@@ -432,10 +434,11 @@ impl<'a> Tx<'a> {
     /// returns [`TX_QUEUED`].
     pub fn buffer(self, sta: &Sta) {
         let skb = self.skb();
-        // SAFETY: `tx`, its skb, device and interface are valid (type invariant) and `sta` is
+        // Why this is sound: `tx`, its skb, device and interface are valid (type invariant) and `sta` is
         // `tx->sta`; the queue functions take the queue's lock; `ieee80211_free_txskb()` takes
         // the dropped frame (relocation written); `jiffies` is read once, as C does. The skb is
         // handed to the queue, and `self` is consumed: it is not touched again.
+        // SAFETY: For the reasons just above.
         unsafe {
             let local = (*self.raw()).local;
             let ac = b::skb_get_queue_mapping(skb) as usize;
