@@ -14,6 +14,8 @@ KMAKE = $(MAKE) -C $(KDIR) M=$(ROOT) LLVM=1 RUSTC=/usr/bin/rustc \
 BINDGEN = /var/lib/rust-klp-shadow/cargo/bin/bindgen
 KSFT := tools/testing/selftests/rust_livepatch
 GEN := rust/livepatch/bindings_generated.rs
+# bindgen of the table's private header: the prototypes of its C glue.
+GLUE_GEN := rust/shadow/glue_generated.rs
 # bindgen of the ps_lock samples' patch target (sta_model.h).
 STA_GEN := samples/ps_lock/sta_model_generated.rs
 # bindgen of the kernel's own shadow sample target, from its .c file (no header).
@@ -82,6 +84,10 @@ $(GEN): rust/livepatch/bindings_helper.h rust/shadow/rust_klp_shadow.h $(S)/klp-
 		$(KDIR)/.config
 	@$(S)/klp-bindgen $(KDIR) $< $@
 
+$(GLUE_GEN): rust/shadow/shadow_glue.h rust/shadow/rust_klp_shadow.h $(S)/klp-bindgen \
+		$(KDIR)/.config
+	@$(S)/klp-bindgen $(KDIR) $< $@ 'rks_.*'
+
 $(STA_GEN): samples/ps_lock/sta_model.h $(S)/klp-bindgen $(KDIR)/.config
 	@$(S)/klp-bindgen $(KDIR) $< $@ 'sta_.*|ieee80211_.*'
 
@@ -101,7 +107,7 @@ KDIR ?= $(shell $(KDIR_CMD) --print-dir)
 # the symbol, on anything klp could not resolve or write.  Module targets are
 # looked up among this project's and the test kernel's modules.
 modules: kernel klp-convert
-	@$(MAKE) --no-print-directory KDIR=$(KDIR) $(GEN) $(STA_GEN) $(SHADOW_GEN) $(MAC_GEN)
+	@$(MAKE) --no-print-directory KDIR=$(KDIR) $(GEN) $(GLUE_GEN) $(STA_GEN) $(SHADOW_GEN) $(MAC_GEN)
 	@$(KMAKE) modules
 	@cmd=$$(sed -n 's/^savedcmd_[^ ]* := //p' samples/klp_relocs/.rust_klp_relocs.ko.cmd | \
 		sed 's|-o [^ ]*rust_klp_relocs\.ko |-o $(ROOT)/$(KLP_UNCONVERTED) |') && \
@@ -139,10 +145,10 @@ bench: setup
 	@$(S)/bench
 
 rust-analyzer: kernel
-	@$(MAKE) --no-print-directory KDIR=$(KDIR) $(GEN) $(STA_GEN) $(SHADOW_GEN) $(MAC_GEN)
+	@$(MAKE) --no-print-directory KDIR=$(KDIR) $(GEN) $(GLUE_GEN) $(STA_GEN) $(SHADOW_GEN) $(MAC_GEN)
 	@$(KMAKE) rust-analyzer
 
 clean:
 	@[ ! -d "$(KDIR)" ] || $(KMAKE) clean
-	@rm -f $(GEN) $(STA_GEN) $(SHADOW_GEN) $(MAC_GEN) $(MAC_WRAP) rust-project.json
+	@rm -f $(GEN) $(GLUE_GEN) $(STA_GEN) $(SHADOW_GEN) $(MAC_GEN) $(MAC_WRAP) rust-project.json
 	@$(MAKE) --no-print-directory -C $(KSFT) clean

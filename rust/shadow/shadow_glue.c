@@ -5,12 +5,14 @@
  * The table is Rust (shadow_main.rs and its modules).  This file only has
  * what Rust for Linux 6.12 offers no abstraction for, each a few lines:
  *
- *  - IRQ-safe spinlocks (spin_lock_irqsave), one lockdep class for all shards;
+ *  - IRQ-safe spinlocks (spin_lock_irqsave), one lockdep class for all shards
+ *    (writers never nest them: a writer called under one is refused), and
+ *    the per-CPU flag that tells a writer it runs under one;
  *  - the RCU read side, for Rust callers (rust_klp_rcu_read_lock/unlock) and
  *    around the lock-free lookup (rust_klp_shadow_get, so a lookup costs a
  *    single call into Rust);
  *  - kzalloc/kvzalloc with the caller's gfp flags, kmalloc size rounding;
- *  - the resize work item, debugfs and seq_file;
+ *  - debugfs and seq_file;
  *  - the reports, with the texts of kernel/livepatch/shadow.c and %p;
  *  - for typed ids (types.rs): the registry mutex, the lockdep classes of
  *    locks in shadow data, and the module notifier that removes the
@@ -24,15 +26,16 @@
 #include <linux/debugfs.h>
 #include <linux/lockdep.h>
 #include <linux/gfp.h>
+#include <linux/hardirq.h>
 #include <linux/module.h>
 #include <linux/mutex.h>
+#include <linux/percpu.h>
 #include <linux/notifier.h>
 #include <linux/preempt.h>
 #include <linux/rcupdate.h>
 #include <linux/seq_file.h>
 #include <linux/slab.h>
 #include <linux/spinlock.h>
-#include <linux/workqueue.h>
 
 #include "shadow_glue.h"
 
@@ -106,6 +109,15 @@ EXPORT_SYMBOL_GPL(rust_klp_rcu_read_unlock);
 
 static struct lock_class_key rks_shard_key;
 
+/*
+ * Set while this CPU holds a shard lock.  The lock is taken with interrupts
+ * off, so only the holder (and an NMI) can run on this CPU meanwhile: a
+ * writer that finds it set was called by a constructor or destructor that
+ * runs under the lock (or by an NMI handler), and taking a shard lock again
+ * could deadlock.
+ */
+static DEFINE_PER_CPU(bool, rks_in_shard);
+
 void rks_lock_init(spinlock_t *lock)
 {
 	spin_lock_init(lock);
@@ -117,12 +129,24 @@ unsigned long rks_lock(spinlock_t *lock) __acquires(lock)
 	unsigned long flags;
 
 	spin_lock_irqsave(lock, flags);
+	__this_cpu_write(rks_in_shard, true);
 	return flags;
 }
 
 void rks_unlock(spinlock_t *lock, unsigned long flags) __releases(lock)
 {
+	__this_cpu_write(rks_in_shard, false);
 	spin_unlock_irqrestore(lock, flags);
+}
+
+bool rks_in_shard_lock(void)
+{
+	return this_cpu_read(rks_in_shard);
+}
+
+bool rks_in_nmi(void)
+{
+	return in_nmi();
 }
 
 /* --- Memory ---------------------------------------------------------------- */
@@ -164,30 +188,6 @@ size_t rks_kmalloc_max(void)
 	return KMALLOC_MAX_SIZE;
 }
 
-bool rks_gfp_can_block(gfp_t gfp)
-{
-	return gfpflags_allow_blocking(gfp);
-}
-
-/* --- Deferred resizes ---------------------------------------------------- */
-
-static void rks_resize_workfn(struct work_struct *work)
-{
-	rks_resize_work();
-}
-
-static DECLARE_WORK(rks_resize, rks_resize_workfn);
-
-void rks_schedule_resize(void)
-{
-	schedule_work(&rks_resize);
-}
-
-void rks_cancel_resize(void)
-{
-	cancel_work_sync(&rks_resize);
-}
-
 /*
  * Between the shards of a free_all(), which can be a million variables:
  * reschedule if the caller may sleep.  Without it, freeing 1,000,000
@@ -220,6 +220,20 @@ void rks_err_too_large(void *obj, unsigned long id, size_t size, size_t max)
 {
 	pr_err("Shadow variable <%p, %lx> of %zu bytes is too large (at most %zu)\n",
 	       obj, id, size, max);
+}
+
+/*
+ * A writer (@call: "alloc", "free"...) refused in the context it was called
+ * from.  Ratelimited: a constructor that keeps doing it would flood the log.
+ */
+void rks_err_context(const char *call, void *obj, unsigned long id, bool nmi)
+{
+	if (nmi)
+		pr_err_ratelimited("rust_klp_shadow_%s(<%p, %lx>) refused: called from NMI context\n",
+				   call, obj, id);
+	else
+		pr_err_ratelimited("rust_klp_shadow_%s(<%p, %lx>) refused: called from a constructor or destructor that runs under the table's lock\n",
+				   call, obj, id);
 }
 
 /* --- Typed ids (types.rs) ------------------------------------------------ */

@@ -18,7 +18,6 @@ void *rks_get_rcu(void *obj, unsigned long id);
 void *rks_get_bound_rcu(const struct rust_klp_shadow_binding *binding, unsigned long gen,
 			void *obj);
 void rks_module_going(struct module *mod);
-void rks_resize_work(void);
 int rks_show_ids(struct seq_file *m);
 int rks_show_stats(struct seq_file *m);
 
@@ -30,13 +29,13 @@ void *rks_kzalloc(size_t size, gfp_t gfp);
 void *rks_table_alloc(size_t size, gfp_t gfp);
 size_t rks_alloc_size(size_t size, bool *aligned);
 size_t rks_kmalloc_max(void);
-bool rks_gfp_can_block(gfp_t gfp);
-void rks_schedule_resize(void);
-void rks_cancel_resize(void);
+bool rks_in_shard_lock(void);
+bool rks_in_nmi(void);
 void rks_resched_point(void);
 void rks_warn_duplicate(void *obj, unsigned long id);
 void rks_err_ctor(void *obj, unsigned long id, int err);
 void rks_err_too_large(void *obj, unsigned long id, size_t size, size_t max);
+void rks_err_context(const char *call, void *obj, unsigned long id, bool nmi);
 void rks_types_lock(void);
 void rks_types_unlock(void);
 void rks_synchronize_rcu(void);

@@ -1,19 +1,26 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! One shard of the shadow-variable table: RCU-protected hash chains in a resizable bucket array.
+//! One shard of the shadow-variable table: cache-line buckets that readers never wait for.
 //!
 //! C header: [include/linux/livepatch.h](srctree/include/linux/livepatch.h) (the semantics);
 //! the kernel's own table is `kernel/livepatch/shadow.c`.
 //!
-//! A shard is one lock, one bucket array and the singly linked chains hanging off it. Readers
-//! never lock: they walk the chains inside an RCU read-side critical section. Writers take the
-//! shard's lock (IRQ-safe in the kernel). Memory is reclaimed only after an RCU grace period.
+//! A shard is one lock and an *array* of 64-byte [`Line`]s. A line holds [`SLOTS`] pointers to
+//! entries (a shadow variable's header, then its data), a 16-bit tag of each entry's hash, and
+//! an overflow count. An entry lives in the first line with a free slot, probing forward from
+//! its *home* line (open addressing by lines); a line's overflow count is the number of entries
+//! whose probe passed it. A lookup reads the home line, compares the tags, follows the one
+//! pointer whose tag matches to check the exact key, and goes on to the next line only while
+//! the overflow count says that some entry lives further on.
 //!
-//! Resizing relinks the live entries into a new bucket array. A reader that walks a chain while
-//! its entries are being relinked may be led astray and miss an entry that is there, so every
-//! resize makes the shard's sequence counter odd while it runs and bumps it again when done; a
-//! reader that *misses* checks the counter and retries if a resize overlapped its walk. A *hit* is
-//! always valid: an entry's key never changes and its memory outlives every reader that saw it.
+//! Entries never move. Writers change a slot with one atomic store under the shard's lock, and
+//! a resize does not relink anything: it builds a second array beside the published one,
+//! putting pointers to the same entries in it a few lines per write (*migration*), and publishes
+//! it with one pointer store when every line was copied. Until then writers keep both arrays
+//! exact; afterwards nobody writes the old array again, and it is freed after a grace period.
+//! So a reader sees one array, every slot of which holds a live entry, null, or (until a grace
+//! period ends) an entry just removed: a lookup never retries and never waits, which makes it
+//! safe in any context, NMI included (see `Documentation/livepatch/rust-klp-shadow.rst`).
 //!
 //! This file and `table.rs` are compiled into the kernel module and into the host test crate
 //! (`rust/shadow/host`). They reach the kernel only through `crate::platform` (allocation, RCU,
@@ -21,7 +28,7 @@
 //! `unsafe` code of the table's logic is in this file; `table.rs` has none.
 
 use crate::platform::{self, Dtor, Env, Gfp, RcuGuard, RcuHead, ShardGuard, ShardLock};
-use crate::sync::{fence, spin_loop, AtomicBool, AtomicPtr, AtomicUsize, Ordering};
+use crate::sync::{AtomicBool, AtomicPtr, AtomicU16, AtomicU32, AtomicUsize, Ordering};
 use core::cell::UnsafeCell;
 use core::mem::{align_of, needs_drop, offset_of, size_of};
 use core::ptr::{self, NonNull};
@@ -34,25 +41,23 @@ const PAD: usize = DATA_ALIGN - platform::MIN_ALIGN;
 
 const _: () = assert!(DATA_ALIGN.is_power_of_two() && platform::MIN_ALIGN <= DATA_ALIGN);
 const _: () = assert!(align_of::<Entry>() <= platform::MIN_ALIGN);
-const _: () = assert!(align_of::<Buckets>() <= platform::MIN_ALIGN);
 
 /// The header of a shadow variable; its data follows, aligned to [`DATA_ALIGN`].
 ///
 /// # Invariants
 ///
-/// - `obj` and `id` never change after the entry is linked.
-/// - The memory of an entry that was linked is freed only after an RCU grace period that started
-///   after it was unlinked.
+/// - `obj`, `id` and `size` never change.
+/// - The memory of an entry that was in a published array is freed only after an RCU grace
+///   period that started after it was removed from every array.
 #[repr(C)]
 pub(crate) struct Entry {
-    /// The next entry of the chain; followed by readers under RCU.
-    next: AtomicPtr<Entry>,
     obj: usize,
     id: usize,
-    /// The data size while linked; after unlinking, the encoded destructor to run after the
-    /// grace period (0 for none). Never read by readers.
-    aux: AtomicUsize,
-    /// Used by `call_rcu` once the entry is unlinked.
+    /// The data size.
+    size: usize,
+    /// After removal: the encoded destructor to run after the grace period (0 for none).
+    dtor: AtomicUsize,
+    /// Used by `call_rcu` once the entry is removed.
     rcu: UnsafeCell<RcuHead>,
 }
 
@@ -76,6 +81,22 @@ impl Entry {
     fn matches(&self, obj: usize, id: usize) -> bool {
         self.obj == obj && self.id == id
     }
+}
+
+/// Hashes `<obj, id>` to 64 bits with one multiply (Fibonacci hashing).
+///
+/// Object pointers are aligned and ids are small integers, so the id is xored in twice: into
+/// the low half, where it separates the variables of one object, and into the high half. The
+/// product's top bits depend on every bit of the key: they select the shard, then the line.
+/// Bits 32-47 are the tag, which separates the keys that share a line.
+pub(crate) fn hash(obj: usize, id: usize) -> u64 {
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+    let id = id as u64;
+    ((obj as u64) ^ id ^ id.rotate_left(32)).wrapping_mul(K)
+}
+
+fn tag_of(hash: u64) -> u16 {
+    (hash >> 32) as u16
 }
 
 /// Why a new shadow variable could not be allocated.
@@ -125,10 +146,10 @@ impl NewEntry {
         // `MIN_ALIGN`, which is enough for `Entry` (asserted above).
         unsafe {
             entry.as_ptr().write(Entry {
-                next: AtomicPtr::new(ptr::null_mut()),
                 obj,
                 id,
-                aux: AtomicUsize::new(size),
+                size,
+                dtor: AtomicUsize::new(0),
                 rcu: UnsafeCell::new(platform::new_rcu_head()),
             })
         };
@@ -136,18 +157,13 @@ impl NewEntry {
         Ok(Self(entry))
     }
 
-    fn entry(&self) -> &Entry {
-        // SAFETY: by the type invariant the entry is initialised and owned by `self`.
-        unsafe { self.0.as_ref() }
-    }
-
     /// The data of the new variable (zeroed).
     pub(crate) fn data(&self) -> NonNull<u8> {
         Entry::data_of(self.0)
     }
 
-    fn into_raw(self) -> *mut Entry {
-        let p = self.0.as_ptr();
+    fn into_raw(self) -> NonNull<Entry> {
+        let p = self.0;
         core::mem::forget(self);
         p
     }
@@ -173,11 +189,11 @@ unsafe fn free_entry(e: NonNull<Entry>) {
     }
 }
 
-/// RCU callback: runs an unlinked entry's deferred destructor, then frees it.
+/// RCU callback: runs a removed entry's deferred destructor, then frees it.
 ///
 /// # Safety
 ///
-/// `head` is the `rcu` field of an unlinked entry, passed to `call_rcu` once, after whose grace
+/// `head` is the `rcu` field of a removed entry, passed to `call_rcu` once, after whose grace
 /// period no reader can still see the entry.
 unsafe extern "C" fn reclaim_entry(head: *mut RcuHead) {
     // SAFETY: `head` is the `rcu` field of an `Entry` (contract), so this is the entry.
@@ -185,8 +201,8 @@ unsafe extern "C" fn reclaim_entry(head: *mut RcuHead) {
         unsafe { NonNull::new_unchecked(head.byte_sub(offset_of!(Entry, rcu)).cast::<Entry>()) };
     // SAFETY: the entry is still allocated until `free_entry` below; readers are gone.
     let entry = unsafe { e.as_ref() };
-    // SAFETY: `unlink` set `aux` to 0 or to `Dtor::into_word()` before `call_rcu`.
-    if let Some(dtor) = unsafe { Dtor::from_word(entry.aux.load(Ordering::Relaxed)) } {
+    // SAFETY: `retire` set `dtor` to 0 or to `Dtor::into_word()` before `call_rcu`.
+    if let Some(dtor) = unsafe { Dtor::from_word(entry.dtor.load(Ordering::Relaxed)) } {
         dtor.call(entry.obj, Entry::data_of(e));
     }
     // SAFETY: the grace period is over, nothing refers to the entry any more.
@@ -204,146 +220,401 @@ pub(crate) enum Retire {
     DtorAfterGp(Option<Dtor>),
 }
 
-/// A bucket array; `len` chain heads follow the header.
+/// The slots of a line.
+pub(crate) const SLOTS: usize = 6;
+
+/// One bucket: a cache line of entry pointers, their tags and an overflow count.
 ///
-/// An array for `n` buckets (a power of two) is allocated as `n` words, header included, so that
-/// it fills a power-of-two allocation exactly: `kmalloc()` rounds every other size up to the next
-/// power of two (or to whole pages), which a header in front of `n` heads would double. It has
-/// `n - HDR_WORDS` heads, or `n` when `n` is too small for that to be worth it. As `len` is not a
-/// power of two, a hash is reduced to a head by multiply-shift instead of a mask.
+/// A slot is free when its pointer is null; its tag is then meaningless. Readers compare tags
+/// first and dereference only the pointer of a matching tag, so a hit reads this line and the
+/// entry (header and data share the entry's first line), and a miss usually this line only.
+#[repr(C, align(64))]
+pub(crate) struct Line {
+    slots: [AtomicPtr<Entry>; SLOTS],
+    tags: [AtomicU16; SLOTS],
+    /// The entries that live in a later line although their probe started here or before.
+    ovf: AtomicU32,
+}
+
+#[cfg(not(loom))]
+const _: () = assert!(size_of::<Line>() == 64);
+
+impl Line {
+    fn new() -> Self {
+        Self {
+            slots: core::array::from_fn(|_| AtomicPtr::new(ptr::null_mut())),
+            tags: core::array::from_fn(|_| AtomicU16::new(0)),
+            ovf: AtomicU32::new(0),
+        }
+    }
+}
+
+/// A published or retiring array of lines, as one word: the address of its first line (aligned
+/// to 64 bytes) with log2 of its line count in the low 6 bits, so that readers load both with
+/// one atomic load.
+#[derive(Clone, Copy)]
+struct ArrayRef {
+    lines: NonNull<Line>,
+    shift: u32,
+}
+
+/// The mask of the line-count bits of an encoded array pointer.
+const SHIFT_MASK: usize = 63;
+
+const _: () = assert!(align_of::<Line>() > SHIFT_MASK);
+
+impl ArrayRef {
+    fn encode(self) -> *mut Line {
+        // `wrapping_byte_add` keeps the pointer's provenance; the low bits are free (aligned).
+        self.lines.as_ptr().wrapping_byte_add(self.shift as usize)
+    }
+
+    fn decode(p: *mut Line) -> Option<Self> {
+        let shift = (p as usize) & SHIFT_MASK;
+        let lines = NonNull::new(p.wrapping_byte_sub(shift))?;
+        Some(Self {
+            lines,
+            shift: shift as u32,
+        })
+    }
+
+    fn len(self) -> usize {
+        1 << self.shift
+    }
+
+    /// The home line of `hash`: the bits right below those that chose the shard.
+    fn home(self, hash: u64, shard_bits: u32) -> usize {
+        if self.shift == 0 {
+            return 0;
+        }
+        ((hash << shard_bits) >> (64 - self.shift)) as usize
+    }
+
+    /// Line `i` (taken modulo the length).
+    ///
+    /// # Safety
+    ///
+    /// The array is alive for `'a`: published and read inside an RCU read-side critical section
+    /// that `'a` does not outlive, or owned or locked by the caller for `'a`.
+    unsafe fn line<'a>(self, i: usize) -> &'a Line {
+        // SAFETY: `i & (len - 1) < len` lines were initialised by `NewArray::new` in one
+        // allocation whose provenance `lines` carries; alive per the contract.
+        unsafe { &*self.lines.as_ptr().add(i & (self.len() - 1)) }
+    }
+
+    /// Looks `<obj, id>` up; returns its entry and where it is (line, slot).
+    ///
+    /// # Safety
+    ///
+    /// As for [`ArrayRef::line`]; and the entries it points to are alive for `'a` (they are
+    /// freed only after a grace period, or the caller holds the lock).
+    unsafe fn find<'a>(
+        self,
+        hash: u64,
+        shard_bits: u32,
+        obj: usize,
+        id: usize,
+    ) -> Option<(&'a Entry, usize, usize)> {
+        let tag = tag_of(hash);
+        let mut i = self.home(hash, shard_bits);
+        // At most every line once, even if writers keep every overflow count non-zero.
+        for _ in 0..self.len() {
+            // SAFETY: per the function's contract.
+            let line = unsafe { self.line(i) };
+            for s in 0..SLOTS {
+                if line.tags[s].load(Ordering::Relaxed) != tag {
+                    continue;
+                }
+                // Acquire: the entry's header (and its data) as written before its publication.
+                let p = line.slots[s].load(Ordering::Acquire);
+                // SAFETY: a non-null slot points to an entry that is alive for `'a` (contract).
+                if let Some(e) = unsafe { p.as_ref() } {
+                    if e.matches(obj, id) {
+                        return Some((e, i & (self.len() - 1), s));
+                    }
+                }
+            }
+            if line.ovf.load(Ordering::Relaxed) == 0 {
+                return None;
+            }
+            i += 1;
+        }
+        None
+    }
+
+    /// Puts `e` (hashed `hash`) in the first free slot from its home line on, counting it in the
+    /// overflow of the lines it passes; returns the line, or `None` if the array is full.
+    ///
+    /// # Safety
+    ///
+    /// The caller holds the shard's lock, the array is the shard's (published, or being built),
+    /// and `e` is initialised and stays alive while it is in the array.
+    unsafe fn place(self, hash: u64, shard_bits: u32, e: NonNull<Entry>) -> Option<usize> {
+        let home = self.home(hash, shard_bits);
+        for k in 0..self.len() {
+            // SAFETY: per the function's contract.
+            let line = unsafe { self.line(home + k) };
+            let Some(s) = line
+                .slots
+                .iter()
+                .position(|p| p.load(Ordering::Relaxed).is_null())
+            else {
+                continue;
+            };
+            for j in 0..k {
+                // SAFETY: as above.
+                let passed = unsafe { self.line(home + j) };
+                passed
+                    .ovf
+                    .store(passed.ovf.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+            }
+            line.tags[s].store(tag_of(hash), Ordering::Relaxed);
+            // Release: a reader that loads the pointer sees the initialised entry (and the data
+            // its constructor wrote).
+            line.slots[s].store(e.as_ptr(), Ordering::Release);
+            return Some((home + k) & (self.len() - 1));
+        }
+        None
+    }
+
+    /// Whether [`ArrayRef::place`] would find a free slot for `hash`.
+    ///
+    /// # Safety
+    ///
+    /// As for [`ArrayRef::place`].
+    unsafe fn has_room(self, hash: u64, shard_bits: u32) -> bool {
+        let home = self.home(hash, shard_bits);
+        (0..self.len()).any(|k| {
+            // SAFETY: per the function's contract.
+            let line = unsafe { self.line(home + k) };
+            line.slots
+                .iter()
+                .any(|p| p.load(Ordering::Relaxed).is_null())
+        })
+    }
+
+    /// Empties slot `s` of line `at`, which holds an entry hashed `hash`, and uncounts it from the
+    /// overflow of the lines before it.
+    ///
+    /// # Safety
+    ///
+    /// As for [`ArrayRef::place`]; the slot holds the entry of `hash`.
+    unsafe fn unplace(self, hash: u64, shard_bits: u32, at: usize, s: usize) {
+        let home = self.home(hash, shard_bits);
+        let dist = at.wrapping_sub(home) & (self.len() - 1);
+        // SAFETY: per the function's contract.
+        unsafe { self.line(at) }.slots[s].store(ptr::null_mut(), Ordering::Release);
+        for j in 0..dist {
+            // SAFETY: as above.
+            let passed = unsafe { self.line(home + j) };
+            passed
+                .ovf
+                .store(passed.ovf.load(Ordering::Relaxed) - 1, Ordering::Relaxed);
+        }
+    }
+
+    /// Where the entry `e` (hashed `hash`) is, if in this array.
+    ///
+    /// # Safety
+    ///
+    /// As for [`ArrayRef::place`].
+    unsafe fn position(
+        self,
+        hash: u64,
+        shard_bits: u32,
+        e: NonNull<Entry>,
+    ) -> Option<(usize, usize)> {
+        let home = self.home(hash, shard_bits);
+        for k in 0..self.len() {
+            // SAFETY: per the function's contract.
+            let line = unsafe { self.line(home + k) };
+            if let Some(s) = line
+                .slots
+                .iter()
+                .position(|p| p.load(Ordering::Relaxed) == e.as_ptr())
+            {
+                return Some(((home + k) & (self.len() - 1), s));
+            }
+            if line.ovf.load(Ordering::Relaxed) == 0 {
+                break;
+            }
+        }
+        None
+    }
+}
+
+/// What retires an array once it is replaced: an RCU callback head and the array, allocated
+/// with the array (so that retiring needs no allocation, and any number of replaced arrays can
+/// wait for their grace periods at once).
+#[repr(C)]
+struct RetireRec {
+    rcu: UnsafeCell<RcuHead>,
+    /// The array ([`ArrayRef::encode`]).
+    array: AtomicPtr<Line>,
+}
+
+/// An array of lines with its [`RetireRec`].
 ///
 /// # Invariants
 ///
-/// Allocated by `NewBuckets::new` with `len >= 1` initialised heads; once published, freed only
-/// after a grace period that started after it was replaced.
-#[repr(C)]
-struct Buckets {
-    /// Used by `call_rcu` once the array is replaced.
-    rcu: UnsafeCell<RcuHead>,
-    len: usize,
+/// `rec` is an initialised `RetireRec` from `platform::alloc_zeroed` whose `array` is `a`.
+#[derive(Clone, Copy)]
+struct OwnedArray {
+    a: ArrayRef,
+    rec: NonNull<RetireRec>,
 }
 
-/// The size of the header of a bucket array, in heads.
-const HDR_WORDS: usize = size_of::<Buckets>().div_ceil(size_of::<AtomicPtr<Entry>>());
-
-const _: () = assert!(size_of::<Buckets>() % align_of::<AtomicPtr<Entry>>() == 0);
-
-impl Buckets {
-    /// The number of heads of an array for `n` buckets (see the type's documentation).
-    fn len_for(n: usize) -> usize {
-        if n >= 4 * HDR_WORDS {
-            n - HDR_WORDS
-        } else {
-            n
-        }
-    }
-
-    fn bytes(len: usize) -> usize {
-        size_of::<Buckets>() + len * size_of::<AtomicPtr<Entry>>()
-    }
-
-    fn heads(&self) -> &[AtomicPtr<Entry>] {
-        // SAFETY: by the type invariant `len` initialised heads follow the header, which is a
-        // multiple of the heads' alignment (asserted above).
+impl OwnedArray {
+    /// Frees the array and its record at once.
+    ///
+    /// # Safety
+    ///
+    /// Nothing refers to the array any more.
+    unsafe fn free(self) {
+        // SAFETY: per the function's contract; the record is the array's (type invariant) and
+        // is not queued for RCU.
         unsafe {
-            core::slice::from_raw_parts(
-                ptr::from_ref(self).add(1).cast::<AtomicPtr<Entry>>(),
-                self.len,
-            )
+            free_array(self.a);
+            ptr::drop_in_place(self.rec.as_ptr());
+            platform::free(self.rec.cast());
         }
     }
 
-    /// The head of `hash`'s chain: the low 32 bits of the hash scaled to `[0, len)` (the top bits
-    /// chose the shard).
-    fn head(&self, hash: u64) -> &AtomicPtr<Entry> {
-        let i = (((hash & 0xffff_ffff) * self.len as u64) >> 32) as usize;
-        // SAFETY: `i < len` because `hash & 0xffff_ffff < 2^32`, and there are `len` heads (type
-        // invariant).
-        unsafe { &*ptr::from_ref(self).add(1).cast::<AtomicPtr<Entry>>().add(i) }
+    /// Frees the array and its record after a grace period.
+    ///
+    /// # Safety
+    ///
+    /// No reader that starts from now on can find the array, no writer uses it any more, and
+    /// it is retired once.
+    unsafe fn retire(self, env: &Env) {
+        // SAFETY: per the function's contract; the record is the array's (type invariant).
+        unsafe { env.call_rcu(self.rec.as_ref().rcu.get(), reclaim_array) };
     }
 }
 
-/// A new, empty bucket array, not yet published; freed when dropped.
-pub(crate) struct NewBuckets {
-    b: NonNull<Buckets>,
-    /// The bucket count it was made for (a power of two; the table's unit for resizing).
-    n: usize,
+/// RCU callback: frees a replaced array and its record.
+///
+/// # Safety
+///
+/// `head` is the `rcu` field of the `RetireRec` of an array passed to `call_rcu` by
+/// [`OwnedArray::retire`], after whose grace period no reader can still see the array.
+unsafe extern "C" fn reclaim_array(head: *mut RcuHead) {
+    // SAFETY: `head` is the first field of a `RetireRec` (contract; `repr(C)`, and `UnsafeCell`
+    // is `repr(transparent)`).
+    let rec = unsafe { NonNull::new_unchecked(head.cast::<RetireRec>()) };
+    // SAFETY: the record stays allocated until freed below.
+    let p = unsafe { rec.as_ref() }.array.load(Ordering::Relaxed);
+    if let Some(a) = ArrayRef::decode(p) {
+        // SAFETY: the grace period after its replacement is over (contract).
+        unsafe { OwnedArray { a, rec }.free() };
+    }
 }
 
-impl NewBuckets {
-    /// Allocates an empty array for `n` (a power of two, at most 2^32) buckets.
+/// A new, empty array of lines, not yet published; freed when dropped.
+pub(crate) struct NewArray(OwnedArray);
+
+// SAFETY: an exclusively owned allocation of atomics.
+unsafe impl Send for NewArray {}
+
+impl NewArray {
+    /// Allocates an empty array of `n` lines (a power of two, at most [`MAX_LINES`]), and its
+    /// record.
     pub(crate) fn new(n: usize, gfp: Gfp) -> Option<Self> {
-        debug_assert!(n.is_power_of_two() && n as u64 <= 1 << 32);
-        let len = Buckets::len_for(n);
-        let mem = platform::alloc_table_zeroed(Buckets::bytes(len), gfp)?;
-        let b = mem.cast::<Buckets>();
-        // SAFETY: `mem` is a fresh allocation of `Buckets::bytes(len)` bytes aligned to at least
-        // `MIN_ALIGN` (enough for `Buckets` and the heads, asserted above).
-        unsafe {
-            b.as_ptr().write(Buckets {
-                rcu: UnsafeCell::new(platform::new_rcu_head()),
-                len,
-            });
-            let heads = b.as_ptr().add(1).cast::<AtomicPtr<Entry>>();
-            for i in 0..len {
-                heads.add(i).write(AtomicPtr::new(ptr::null_mut()));
+        debug_assert!(n.is_power_of_two() && n <= MAX_LINES);
+        let rec = platform::alloc_zeroed(size_of::<RetireRec>(), gfp)?.cast::<RetireRec>();
+        let Some(mem) = platform::alloc_table_zeroed(n * size_of::<Line>(), gfp) else {
+            // SAFETY: just allocated, nothing refers to it.
+            unsafe { platform::free(rec.cast()) };
+            return None;
+        };
+        if mem.as_ptr() as usize & (align_of::<Line>() - 1) != 0 {
+            // Power-of-two sizes are naturally aligned (kmalloc, vmalloc, the host's); this is
+            // never expected, but a misaligned array would corrupt the encoding: refuse it.
+            // SAFETY: just allocated, nothing refers to them.
+            unsafe {
+                platform::free_table(mem);
+                platform::free(rec.cast());
             }
+            return None;
         }
-        Some(Self { b, n })
+        let lines = mem.cast::<Line>();
+        for i in 0..n {
+            // SAFETY: `mem` has room for `n` lines and is aligned for them (checked above).
+            unsafe { lines.as_ptr().add(i).write(Line::new()) };
+        }
+        let a = ArrayRef {
+            lines,
+            shift: n.trailing_zeros(),
+        };
+        // SAFETY: `rec` is a fresh allocation big enough for a `RetireRec` and aligned to
+        // `MIN_ALIGN`, which is enough for it.
+        unsafe {
+            rec.as_ptr().write(RetireRec {
+                rcu: UnsafeCell::new(platform::new_rcu_head()),
+                array: AtomicPtr::new(a.encode()),
+            })
+        };
+        // INVARIANT: the record holds the array.
+        Some(Self(OwnedArray { a, rec }))
     }
 
-    fn buckets(&self) -> &Buckets {
-        // SAFETY: initialised in `new` and owned by `self`.
-        unsafe { self.b.as_ref() }
+    /// Its line count.
+    pub(crate) fn len(&self) -> usize {
+        self.0.a.len()
     }
 
-    fn into_raw(self) -> *mut Buckets {
-        let p = self.b.as_ptr();
+    fn into_raw(self) -> OwnedArray {
+        let a = self.0;
         core::mem::forget(self);
-        p
+        a
     }
 }
 
-impl Drop for NewBuckets {
+impl Drop for NewArray {
     fn drop(&mut self) {
         // SAFETY: never published, so nothing else refers to it.
-        unsafe { free_buckets(self.b) };
+        unsafe { self.0.free() };
     }
 }
 
-/// Drops and frees a bucket array at once.
+const _: () = assert!(align_of::<RetireRec>() <= platform::MIN_ALIGN);
+
+/// Drops and frees the lines of an array.
 ///
 /// # Safety
 ///
-/// `b` comes from `NewBuckets::new` and nothing refers to it any more.
-unsafe fn free_buckets(b: NonNull<Buckets>) {
-    // SAFETY: per the function's contract; `heads()` covers exactly the initialised heads.
+/// `a` comes from `NewArray::new` and nothing refers to it any more.
+unsafe fn free_array(a: ArrayRef) {
+    // SAFETY: per the function's contract; the array has `len` initialised lines.
     unsafe {
-        let heads = b.as_ref().heads();
-        ptr::drop_in_place(ptr::from_ref(heads).cast_mut());
-        ptr::drop_in_place(b.as_ptr());
-        platform::free_table(b.cast());
+        ptr::drop_in_place(ptr::slice_from_raw_parts_mut(a.lines.as_ptr(), a.len()));
+        platform::free_table(a.lines.cast());
     }
 }
 
-/// RCU callback: frees a replaced bucket array.
-///
-/// # Safety
-///
-/// `head` is the `rcu` field of a bucket array that was replaced, passed to `call_rcu` once.
-unsafe extern "C" fn reclaim_buckets(head: *mut RcuHead) {
-    // SAFETY: `head` is the first field of a `Buckets` (contract; `repr(C)`, and `UnsafeCell`
-    // is `repr(transparent)`); the grace period after its replacement is over.
-    unsafe { free_buckets(NonNull::new_unchecked(head.cast::<Buckets>())) };
+/// The largest array of a shard: 2^22 lines (256 MiB, up to 2^24 variables at the load a shard
+/// grows at).
+pub(crate) const MAX_LINES: usize = 1 << 22;
+
+/// A shard grows when it has more than this many variables per line (of [`SLOTS`]).
+pub(crate) const GROW_LOAD: usize = 4;
+
+/// Lines copied per write while a resize migrates.
+pub(crate) const MIGRATE_STEP: usize = 8;
+
+/// The number of lines for `count` variables: a load of about 2 per line.
+pub(crate) fn lines_for(count: usize, min: usize) -> usize {
+    (count / 2)
+        .checked_next_power_of_two()
+        .unwrap_or(MAX_LINES)
+        .clamp(min, MAX_LINES)
 }
 
 /// The fields readers use, on a cache line of their own.
 #[repr(C, align(64))]
 struct ReadMostly {
-    /// The current bucket array; null before `init` and after `teardown`.
-    buckets: AtomicPtr<Buckets>,
-    /// Odd while a resize relinks entries.
-    seq: AtomicUsize,
+    /// The published array ([`ArrayRef::encode`]); null before `init` and after `teardown`.
+    cur: AtomicPtr<Line>,
 }
 
 /// Counters of a shard.
@@ -353,72 +624,100 @@ pub(crate) struct ShardStats {
     pub(crate) count: usize,
     /// Their data bytes.
     pub(crate) bytes: usize,
-    /// Buckets in the current array.
-    pub(crate) buckets: usize,
+    /// Lines of the published array.
+    pub(crate) lines: usize,
     /// Resizes that made the array bigger.
     pub(crate) grows: usize,
     /// Resizes that made the array smaller.
     pub(crate) shrinks: usize,
-    /// Lookups that missed while a resize ran and walked again.
-    pub(crate) retries: usize,
-    /// The longest chain.
-    pub(crate) max_chain: usize,
+    /// Resizes given up because the new array filled up.
+    pub(crate) aborts: usize,
+    /// Bytes of arrays: the published one and one being built.
+    pub(crate) array_bytes: usize,
+    /// The longest probe, in lines.
+    pub(crate) max_probe: usize,
+    /// A resize is migrating.
+    pub(crate) migrating: usize,
+}
+
+/// What only writers use, under the lock.
+struct WriterState {
+    /// The published array with its record (`rd.cur` is its encoding).
+    cur: Option<OwnedArray>,
+    /// The array being built by a resize, and the number of lines of the published array
+    /// copied into it so far.
+    next: Option<(OwnedArray, usize)>,
+    bytes: usize,
+    grows: usize,
+    shrinks: usize,
+    aborts: usize,
 }
 
 /// One shard.
 ///
 /// # Invariants
 ///
-/// - `rd.buckets` is null or a published bucket array; it is replaced only under `lock`, with
-///   `rd.seq` odd while entries are relinked.
-/// - Every linked entry is in the chain of the bucket its hash selects in the current array.
-/// - The chains, `count`, `bytes`, `nbuckets` and `min` change only under `lock`.
+/// - `rd.cur` is null or the encoding of `ws.cur`'s array, published; both change only under
+///   `lock`.
+/// - Every live variable of the shard is in exactly one slot of the published array; while a
+///   resize migrates, also in one slot of the array being built if its line in the published
+///   array was copied already. No other slot of either array is non-null.
+/// - `ws` is accessed only under `lock`.
 #[repr(C, align(64))]
 pub(crate) struct Shard {
     rd: ReadMostly,
     lock: ShardLock,
     count: AtomicUsize,
-    bytes: AtomicUsize,
-    nbuckets: AtomicUsize,
+    /// The smallest line count (set once, by `init_lines`).
     min: AtomicUsize,
-    grows: AtomicUsize,
-    shrinks: AtomicUsize,
-    retries: AtomicUsize,
-    /// A resize was asked of the deferred worker.
-    resize_pending: AtomicBool,
+    ws: UnsafeCell<WriterState>,
+    /// A resize migrates (`ws.next` is set); read without the lock to decide whether to
+    /// allocate an array before taking it.
+    resizing: AtomicBool,
+    /// The number of top bits of a hash that choose the shard (the table's).
+    shard_bits: u32,
 }
 
+// SAFETY: `ws` is only used under the lock (type invariant); the rest is atomics and the lock.
+unsafe impl Sync for Shard {}
+// SAFETY: as above; nothing in it is tied to a thread.
+unsafe impl Send for Shard {}
+
 macro_rules! new_shard {
-    () => {
+    ($bits:expr) => {
         Shard {
             rd: ReadMostly {
-                buckets: AtomicPtr::new(ptr::null_mut()),
-                seq: AtomicUsize::new(0),
+                cur: AtomicPtr::new(ptr::null_mut()),
             },
             lock: ShardLock::new(),
             count: AtomicUsize::new(0),
-            bytes: AtomicUsize::new(0),
-            nbuckets: AtomicUsize::new(0),
             min: AtomicUsize::new(1),
-            grows: AtomicUsize::new(0),
-            shrinks: AtomicUsize::new(0),
-            retries: AtomicUsize::new(0),
-            resize_pending: AtomicBool::new(false),
+            ws: UnsafeCell::new(WriterState {
+                cur: None,
+                next: None,
+                bytes: 0,
+                grows: 0,
+                shrinks: 0,
+                aborts: 0,
+            }),
+            resizing: AtomicBool::new(false),
+            shard_bits: $bits,
         }
     };
 }
 
 impl Shard {
-    /// An empty shard without buckets; `init` must run before it is used.
+    /// An empty shard without an array, for a table of `2^bits` shards; `init` must run before
+    /// it is used.
     #[cfg(not(loom))]
-    pub(crate) const fn new() -> Self {
-        new_shard!()
+    pub(crate) const fn new(bits: u32) -> Self {
+        new_shard!(bits)
     }
 
-    /// An empty shard without buckets (loom's atomics have no `const` constructor).
+    /// An empty shard without an array (loom's atomics have no `const` constructor).
     #[cfg(loom)]
-    pub(crate) fn new() -> Self {
-        new_shard!()
+    pub(crate) fn new(bits: u32) -> Self {
+        new_shard!(bits)
     }
 
     /// Initialises the lock; before anything else.
@@ -426,17 +725,22 @@ impl Shard {
         self.lock.init();
     }
 
-    /// Gives the shard its first `min` (a power of two) buckets.
-    pub(crate) fn init_buckets(&self, min: usize, gfp: Gfp) -> Result<(), AllocFail> {
-        let new = NewBuckets::new(min, gfp).ok_or(AllocFail::NoMem)?;
-        let _guard = self.lock.lock();
+    /// Gives the shard its first `min` (a power of two) lines.
+    pub(crate) fn init_lines(&self, env: &Env, min: usize, gfp: Gfp) -> Result<(), AllocFail> {
+        let new = NewArray::new(min, gfp).ok_or(AllocFail::NoMem)?;
+        let mut locked = self.lock();
         self.min.store(min, Ordering::Relaxed);
-        self.nbuckets.store(min, Ordering::Relaxed);
-        self.rd.buckets.store(new.into_raw(), Ordering::Release);
+        let new = new.into_raw();
+        if let Some(old) = locked.ws().cur.replace(new) {
+            // Initialised twice: the first array was never used.
+            // SAFETY: locked; readers may have seen it, so it goes after a grace period.
+            unsafe { old.retire(env) };
+        }
+        self.rd.cur.store(new.a.encode(), Ordering::Release);
         Ok(())
     }
 
-    /// Looks `<obj, id>` up without locking; returns its data.
+    /// Looks `<obj, id>` up without locking, retrying or waiting; returns its data.
     pub(crate) fn lookup(
         &self,
         hash: u64,
@@ -444,30 +748,12 @@ impl Shard {
         id: usize,
         _rcu: &RcuGuard<'_>,
     ) -> Option<NonNull<u8>> {
-        loop {
-            let seq = self.rd.seq.load(Ordering::Acquire);
-            let b = self.rd.buckets.load(Ordering::Acquire);
-            // SAFETY: a published bucket array is freed only after a grace period that started
-            // after it was replaced (type invariant), and `_rcu` proves that we are inside a
-            // read-side critical section, which that grace period waits for.
-            let b = unsafe { b.as_ref() }?;
-            let mut cur = b.head(hash).load(Ordering::Acquire);
-            // SAFETY: `cur` was read from a chain inside the read-side critical section, so the
-            // entry is freed only after the critical section ends (`Entry` invariant).
-            while let Some(e) = unsafe { cur.as_ref() } {
-                if e.matches(obj, id) {
-                    return NonNull::new(cur).map(Entry::data_of);
-                }
-                cur = e.next.load(Ordering::Acquire);
-            }
-            // A miss is valid only if no resize overlapped the walk (seqcount read side).
-            fence(Ordering::Acquire);
-            if seq & 1 == 0 && self.rd.seq.load(Ordering::Relaxed) == seq {
-                return None;
-            }
-            self.retries.fetch_add(1, Ordering::Relaxed);
-            spin_loop();
-        }
+        let a = ArrayRef::decode(self.rd.cur.load(Ordering::Acquire))?;
+        // SAFETY: a published array is freed only after a grace period that started after it was
+        // replaced, and so is an entry after its removal (type invariants); `_rcu` proves that we
+        // are inside a read-side critical section, which such a grace period waits for.
+        let (e, _, _) = unsafe { a.find(hash, self.shard_bits, obj, id) }?;
+        Some(Entry::data_of(NonNull::from(e)))
     }
 
     /// Locks the shard for writing.
@@ -484,116 +770,153 @@ impl Shard {
         self.count.load(Ordering::Relaxed)
     }
 
-    /// The number of buckets (racy unless locked).
-    pub(crate) fn nbuckets(&self) -> usize {
-        self.nbuckets.load(Ordering::Relaxed)
+    /// The number of lines of the published array (racy unless locked).
+    pub(crate) fn lines(&self) -> usize {
+        ArrayRef::decode(self.rd.cur.load(Ordering::Relaxed)).map_or(0, ArrayRef::len)
     }
 
-    /// The smallest number of buckets.
-    pub(crate) fn min_buckets(&self) -> usize {
-        self.min.load(Ordering::Relaxed)
+    /// Calls `f(obj, id, size)` for every variable of the published array, without the lock: a
+    /// variable added or removed meanwhile may be seen or not.
+    pub(crate) fn visit_rcu(&self, _rcu: &RcuGuard<'_>, mut f: impl FnMut(usize, usize, usize)) {
+        let Some(a) = ArrayRef::decode(self.rd.cur.load(Ordering::Acquire)) else {
+            return;
+        };
+        for i in 0..a.len() {
+            // SAFETY: as in `lookup`.
+            let line = unsafe { a.line(i) };
+            for slot in &line.slots {
+                // SAFETY: as in `lookup`.
+                if let Some(e) = unsafe { slot.load(Ordering::Acquire).as_ref() } {
+                    f(e.obj, e.id, e.size);
+                }
+            }
+        }
     }
 
-    /// Marks a resize as asked of the deferred worker; true if it was not already.
-    pub(crate) fn set_resize_pending(&self) -> bool {
-        !self.resize_pending.swap(true, Ordering::AcqRel)
-    }
-
-    /// Takes the pending-resize mark.
-    pub(crate) fn take_resize_pending(&self) -> bool {
-        self.resize_pending.swap(false, Ordering::AcqRel)
+    /// The longest probe of the published array, in lines, without the lock.
+    pub(crate) fn max_probe(&self, _rcu: &RcuGuard<'_>) -> usize {
+        let Some(a) = ArrayRef::decode(self.rd.cur.load(Ordering::Acquire)) else {
+            return 0;
+        };
+        let (mut run, mut max) = (0, 0);
+        // A run of lines with overflow; walking twice covers the runs that wrap around.
+        for i in 0..2 * a.len() {
+            // SAFETY: as in `lookup`.
+            if unsafe { a.line(i) }.ovf.load(Ordering::Relaxed) != 0 {
+                run += 1;
+                max = max.max(run.min(a.len() - 1));
+            } else {
+                run = 0;
+            }
+        }
+        max + 1
     }
 }
 
 /// A locked shard.
 ///
-/// While it exists no entry of the shard can be unlinked or freed by anyone else, and the bucket
-/// array is not replaced, so the methods walk the chains with plain references.
+/// While it exists no entry of the shard can be removed or freed by anyone else, and no array is
+/// published or replaced, so the methods use them with plain references.
 pub(crate) struct Locked<'a> {
     shard: &'a Shard,
     _guard: ShardGuard<'a>,
 }
 
-/// Walks a chain under the lock: calls `f(link, entry)` for every entry, where `link` is the
-/// link that points to it. `f` returns true if it unlinked the entry (so `link` now points past
-/// it and is looked at again).
-fn walk(head: &AtomicPtr<Entry>, mut f: impl FnMut(&AtomicPtr<Entry>, NonNull<Entry>) -> bool) {
-    let mut link = head;
-    while let Some(cur) = NonNull::new(link.load(Ordering::Relaxed)) {
-        if !f(link, cur) {
-            // SAFETY: linked entries are unlinked only under the shard's lock, which the caller
-            // holds, so `cur` is still allocated; its `next` link lives as long as it does.
-            link = unsafe { &(*cur.as_ptr()).next };
-        }
-    }
-}
-
 impl Locked<'_> {
-    fn buckets(&self) -> Option<&Buckets> {
-        let b = self.shard.rd.buckets.load(Ordering::Relaxed);
-        // SAFETY: the array is replaced and retired only under the lock, which we hold while the
-        // returned reference lives.
-        unsafe { b.as_ref() }
+    fn ws(&mut self) -> &mut WriterState {
+        // SAFETY: `ws` is only accessed under the lock (type invariant), which `self` holds; the
+        // `&mut self` receiver makes this the only reference.
+        unsafe { &mut *self.shard.ws.get() }
     }
 
-    /// Calls `f` on every entry of the shard, chain by chain.
-    fn for_each(&self, mut f: impl FnMut(&Entry)) {
-        let Some(b) = self.buckets() else { return };
-        for head in b.heads() {
-            walk(head, |_, e| {
-                // SAFETY: as in `walk`; nothing unlinks `e` during `f`.
-                f(unsafe { e.as_ref() });
-                false
-            });
-        }
+    fn cur(&self) -> Option<ArrayRef> {
+        ArrayRef::decode(self.shard.rd.cur.load(Ordering::Relaxed))
+    }
+
+    fn bits(&self) -> u32 {
+        self.shard.shard_bits
     }
 
     /// The data of `<obj, id>` if it is in the shard.
     pub(crate) fn find(&self, hash: u64, obj: usize, id: usize) -> Option<NonNull<u8>> {
-        let mut found = None;
-        walk(self.buckets()?.head(hash), |_, e| {
-            // SAFETY: as in `walk`.
-            if found.is_none() && unsafe { e.as_ref() }.matches(obj, id) {
-                found = Some(Entry::data_of(e));
-            }
-            false
-        });
-        found
+        let a = self.cur()?;
+        // SAFETY: the published array and its entries stay while the lock is held.
+        let (e, _, _) = unsafe { a.find(hash, self.bits(), obj, id) }?;
+        Some(Entry::data_of(NonNull::from(e)))
+    }
+
+    /// Whether [`Locked::insert`] would succeed for `hash`: the shard has an array with room.
+    pub(crate) fn has_room(&self, hash: u64) -> bool {
+        // SAFETY: locked, and the published array is the shard's.
+        self.cur()
+            .is_some_and(|a| unsafe { a.has_room(hash, self.bits()) })
     }
 
     /// Makes `new` visible to readers; `<obj, id>` must not be in the shard yet.
     ///
-    /// Returns its data, or gives `new` back if the shard has no buckets (not initialised).
+    /// Returns its data, or gives `new` back if there is no room ([`Locked::has_room`]).
     pub(crate) fn insert(&mut self, hash: u64, new: NewEntry) -> Result<NonNull<u8>, NewEntry> {
-        let Some(b) = self.buckets() else {
+        let Some(a) = self.cur() else {
             return Err(new);
         };
-        let head = b.head(hash);
-        let data = new.data();
-        let size = new.entry().aux.load(Ordering::Relaxed);
-        new.entry()
-            .next
-            .store(head.load(Ordering::Relaxed), Ordering::Relaxed);
-        // Release: the header and the data (zeroed, then set by the constructor) are visible to
-        // a reader that sees the entry.
-        head.store(new.into_raw(), Ordering::Release);
-        let shard = self.shard;
-        shard.count.store(shard.count() + 1, Ordering::Relaxed);
-        let bytes = shard.bytes.load(Ordering::Relaxed);
-        shard.bytes.store(bytes + size, Ordering::Relaxed);
-        Ok(data)
+        let bits = self.bits();
+        let e = new.0;
+        // SAFETY: locked; `e` is initialised and, once placed, owned by the table until it is
+        // removed and retired.
+        let Some(at) = (unsafe { a.place(hash, bits, e) }) else {
+            return Err(new);
+        };
+        let e = new.into_raw();
+        // INVARIANT: a line already copied gets the entry in the new array too.
+        if let Some((next, moved)) = self.ws().next {
+            // SAFETY: as above; `next` is the shard's array being built.
+            if at < moved && unsafe { next.a.place(hash, bits, e) }.is_none() {
+                self.abort_resize();
+            }
+        }
+        // SAFETY: `e` is alive (just placed).
+        let size = unsafe { e.as_ref() }.size;
+        self.shard
+            .count
+            .store(self.shard.count() + 1, Ordering::Relaxed);
+        self.ws().bytes += size;
+        Ok(Entry::data_of(e))
     }
 
-    /// Unlinks the entry `e` that `link` points to and retires it.
-    fn unlink(&self, env: &Env, link: &AtomicPtr<Entry>, e: NonNull<Entry>, how: Retire) {
-        // SAFETY: as in `walk`: `e` is linked, we hold the lock.
+    /// Drops the array being built (never published: freed now, by the caller's unlock at the
+    /// latest; here, as nobody can see it).
+    fn abort_resize(&mut self) {
+        if let Some((next, _)) = self.ws().next.take() {
+            self.ws().aborts += 1;
+            self.shard.resizing.store(false, Ordering::Relaxed);
+            // SAFETY: never published, only this writer used it.
+            unsafe { next.free() };
+        }
+    }
+
+    /// Removes the entry at (`at`, `s`) of the published array `a` (hashed `hash`) and retires
+    /// it.
+    fn remove_at(&mut self, env: &Env, a: ArrayRef, hash: u64, at: usize, s: usize, how: Retire) {
+        let bits = self.bits();
+        // SAFETY: locked; the slot holds a live entry of the shard.
+        let e = unsafe { NonNull::new_unchecked(a.line(at).slots[s].load(Ordering::Relaxed)) };
+        // SAFETY: locked, the slot holds the entry of `hash`.
+        unsafe { a.unplace(hash, bits, at, s) };
+        if let Some((next, moved)) = self.ws().next {
+            if at < moved {
+                // SAFETY: locked; a copied line's entries are in `next` too (type invariant).
+                if let Some((nat, ns)) = unsafe { next.a.position(hash, bits, e) } {
+                    // SAFETY: as above.
+                    unsafe { next.a.unplace(hash, bits, nat, ns) };
+                }
+            }
+        }
+        // SAFETY: the entry stays allocated until it is retired below.
         let entry = unsafe { e.as_ref() };
-        link.store(entry.next.load(Ordering::Relaxed), Ordering::Release);
-        let shard = self.shard;
-        shard.count.store(shard.count() - 1, Ordering::Relaxed);
-        let size = entry.aux.load(Ordering::Relaxed);
-        let bytes = shard.bytes.load(Ordering::Relaxed);
-        shard.bytes.store(bytes - size, Ordering::Relaxed);
+        self.shard
+            .count
+            .store(self.shard.count() - 1, Ordering::Relaxed);
+        self.ws().bytes -= entry.size;
         let dtor_later = match how {
             Retire::DtorNow(dtor) => {
                 if let Some(dtor) = dtor {
@@ -604,19 +927,16 @@ impl Locked<'_> {
             Retire::DtorAfterGp(dtor) => dtor,
         };
         let rcu = entry.rcu.get();
-        // SAFETY: `e` is unlinked now, so no reader that starts from here on can find it, and it
-        // is retired exactly once, here; the callback (or the allocator) frees it after a grace
-        // period. `rcu` is not used by anyone else.
+        // SAFETY: `e` is in no array now, so no reader that starts from here on can find it, and
+        // it is retired exactly once, here; the callback (or the allocator) frees it after a
+        // grace period. `rcu` is not used by anyone else.
         unsafe {
             match dtor_later {
                 Some(dtor) => {
-                    entry.aux.store(dtor.into_word(), Ordering::Relaxed);
+                    entry.dtor.store(dtor.into_word(), Ordering::Relaxed);
                     env.call_rcu(rcu, reclaim_entry);
                 }
-                None if needs_drop::<Entry>() => {
-                    entry.aux.store(0, Ordering::Relaxed);
-                    env.call_rcu(rcu, reclaim_entry);
-                }
+                None if needs_drop::<Entry>() => env.call_rcu(rcu, reclaim_entry),
                 None => env.kfree_rcu(rcu, e.as_ptr().cast()),
             }
         }
@@ -631,51 +951,57 @@ impl Locked<'_> {
         id: usize,
         how: Retire,
     ) -> bool {
-        let Some(b) = self.buckets() else {
+        let Some(a) = self.cur() else {
             return false;
         };
-        let mut done = false;
-        walk(b.head(hash), |link, e| {
-            // SAFETY: as in `walk`.
-            if !done && unsafe { e.as_ref() }.matches(obj, id) {
-                self.unlink(env, link, e, how);
-                done = true;
-                return true;
-            }
-            false
-        });
-        done
+        // SAFETY: locked.
+        let Some((_, at, s)) = (unsafe { a.find(hash, self.bits(), obj, id) }) else {
+            return false;
+        };
+        self.remove_at(env, a, hash, at, s, how);
+        true
     }
 
-    /// Removes every variable for which `pred(obj, id)` holds; returns how many.
-    pub(crate) fn remove_if(
+    /// Removes the variables of `id` in lines `from..from + n` of the published array; returns
+    /// how many, and the line to go on from (`None` when the array is done). `from` refers to
+    /// `array`, the published array of an earlier call (`None` at the start): if the array
+    /// changed since, the walk starts over on the new one.
+    pub(crate) fn remove_id(
         &mut self,
         env: &Env,
-        mut pred: impl FnMut(usize, usize) -> bool,
+        id: usize,
         how: Retire,
-    ) -> usize {
-        let Some(b) = self.buckets() else {
-            return 0;
+        pos: &mut SweepPos,
+        n: usize,
+    ) -> (usize, bool) {
+        let Some(a) = self.cur() else {
+            return (0, true);
         };
-        let mut removed = 0;
-        for head in b.heads() {
-            walk(head, |link, e| {
-                // SAFETY: as in `walk`.
-                let entry = unsafe { e.as_ref() };
-                if pred(entry.obj, entry.id) {
-                    self.unlink(env, link, e, how);
-                    removed += 1;
-                    return true;
-                }
-                false
-            });
+        if pos.array != a.lines.as_ptr() as usize {
+            *pos = SweepPos {
+                array: a.lines.as_ptr() as usize,
+                line: 0,
+            };
         }
-        removed
-    }
-
-    /// Calls `f(obj, id, size)` for every live variable.
-    pub(crate) fn visit(&self, mut f: impl FnMut(usize, usize, usize)) {
-        self.for_each(|e| f(e.obj, e.id, e.aux.load(Ordering::Relaxed)));
+        let mut removed = 0;
+        let end = (pos.line + n).min(a.len());
+        for i in pos.line..end {
+            for s in 0..SLOTS {
+                // SAFETY: locked.
+                let p = unsafe { a.line(i) }.slots[s].load(Ordering::Relaxed);
+                // SAFETY: locked: a non-null slot holds a live entry.
+                let Some(e) = (unsafe { p.as_ref() }) else {
+                    continue;
+                };
+                if e.id == id {
+                    let h = hash(e.obj, e.id);
+                    self.remove_at(env, a, h, i, s, how);
+                    removed += 1;
+                }
+            }
+        }
+        pos.line = end;
+        (removed, end == a.len())
     }
 
     /// The number of live variables.
@@ -683,91 +1009,161 @@ impl Locked<'_> {
         self.shard.count()
     }
 
-    /// The number of buckets.
-    pub(crate) fn nbuckets(&self) -> usize {
-        self.shard.nbuckets()
+    /// The line count a resize should go to, if one should start now with `extra` more
+    /// variables than now: none migrates, and the load is out of bounds.
+    pub(crate) fn wanted(&mut self, extra: usize) -> Option<usize> {
+        let n = self.cur()?.len();
+        let busy = self.ws().next.is_some();
+        let min = self.shard.min.load(Ordering::Relaxed);
+        let want = wanted_lines(self.count() + extra, n, min)?;
+        (!busy).then_some(want)
     }
 
-    /// Moves every entry into `new` (rehashed with `hash`) and retires the old array.
-    pub(crate) fn rehash(
-        &mut self,
-        env: &Env,
-        new: NewBuckets,
-        hash: impl Fn(usize, usize) -> u64,
-    ) {
-        let shard = self.shard;
-        let n = new.n;
-        if n > shard.nbuckets() {
-            shard.grows.fetch_add(1, Ordering::Relaxed);
-        } else {
-            shard.shrinks.fetch_add(1, Ordering::Relaxed);
+    /// Starts migrating into `new` if [`Locked::wanted`] (with `extra`) asks for its size; gives
+    /// it back otherwise.
+    pub(crate) fn start_resize(&mut self, new: NewArray, extra: usize) -> Option<NewArray> {
+        if self.wanted(extra) != Some(new.len()) {
+            return Some(new);
         }
-        let seq = shard.rd.seq.load(Ordering::Relaxed);
-        // Seqcount write side: odd before any entry moves ...
-        shard.rd.seq.store(seq.wrapping_add(1), Ordering::Relaxed);
-        fence(Ordering::Release);
-        if let Some(b) = self.buckets() {
-            for head in b.heads() {
-                let mut cur = head.load(Ordering::Relaxed);
-                // SAFETY: as in `walk`.
-                while let Some(e) = unsafe { cur.as_ref() } {
-                    let next = e.next.load(Ordering::Relaxed);
-                    let to = new.buckets().head(hash(e.obj, e.id));
-                    // Release: a reader that follows `e.next` into the new chain sees the chain,
-                    // and (through the seqcount) that entries moved. The old heads are left as
-                    // they are: readers that still hold the old array find moved entries.
-                    e.next.store(to.load(Ordering::Relaxed), Ordering::Release);
-                    to.store(cur, Ordering::Relaxed);
-                    cur = next;
+        let n = self.cur().map_or(0, ArrayRef::len);
+        if new.len() > n {
+            self.ws().grows += 1;
+        } else {
+            self.ws().shrinks += 1;
+        }
+        self.shard.resizing.store(true, Ordering::Relaxed);
+        self.ws().next = Some((new.into_raw(), 0));
+        None
+    }
+
+    /// Copies up to `n` lines into the array being built, and publishes it once all are;
+    /// returns whether no resize migrates any more.
+    pub(crate) fn migrate(&mut self, env: &Env, n: usize) -> bool {
+        let Some((next, mut moved)) = self.ws().next else {
+            return true;
+        };
+        let Some(cur) = self.cur() else {
+            return true;
+        };
+        let bits = self.bits();
+        let end = (moved + n).min(cur.len());
+        while moved < end {
+            // SAFETY: locked; `cur` is the published array.
+            let line = unsafe { cur.line(moved) };
+            for slot in &line.slots {
+                let Some(e) = NonNull::new(slot.load(Ordering::Relaxed)) else {
+                    continue;
+                };
+                // SAFETY: locked: a non-null slot holds a live entry.
+                let h = unsafe { hash(e.as_ref().obj, e.as_ref().id) };
+                // SAFETY: locked; `next` is the array being built, `e` is live.
+                if unsafe { next.a.place(h, bits, e) }.is_none() {
+                    self.abort_resize();
+                    return true;
+                }
+            }
+            moved += 1;
+        }
+        if moved < cur.len() {
+            self.ws().next = Some((next, moved));
+            return false;
+        }
+        self.ws().next = None;
+        self.shard.resizing.store(false, Ordering::Relaxed);
+        let old = self.ws().cur.replace(next);
+        // Release: readers that load the new array see every slot copied into it.
+        self.shard.rd.cur.store(next.a.encode(), Ordering::Release);
+        if let Some(old) = old {
+            // SAFETY: `old` is replaced: no reader that starts from here on can find it, and no
+            // writer uses it any more; retired once, here.
+            unsafe { old.retire(env) };
+        }
+        true
+    }
+
+    /// Calls `f(obj, id, size)` for every live variable.
+    pub(crate) fn visit(&self, mut f: impl FnMut(usize, usize, usize)) {
+        let Some(a) = self.cur() else { return };
+        for i in 0..a.len() {
+            // SAFETY: locked.
+            for slot in &unsafe { a.line(i) }.slots {
+                // SAFETY: locked: a non-null slot holds a live entry.
+                if let Some(e) = unsafe { slot.load(Ordering::Relaxed).as_ref() } {
+                    f(e.obj, e.id, e.size);
                 }
             }
         }
-        let old = shard.rd.buckets.swap(new.into_raw(), Ordering::AcqRel);
-        shard.nbuckets.store(n, Ordering::Relaxed);
-        // ... and even again once the new array is published.
-        shard.rd.seq.store(seq.wrapping_add(2), Ordering::Release);
-        if let Some(old) = NonNull::new(old) {
-            // SAFETY: `old` was the published array; it is replaced now and retired once, here.
-            unsafe { env.call_rcu((*old.as_ptr()).rcu.get(), reclaim_buckets) };
-        }
     }
 
-    /// Removes every variable, calling `f(obj, id, size)` for each first, and retires the bucket
-    /// array; the shard is left without buckets.
+    /// Removes every variable, calling `f(obj, id, size)` for each first, and retires the
+    /// arrays; the shard is left without an array.
     pub(crate) fn teardown(&mut self, env: &Env, mut f: impl FnMut(usize, usize, usize)) {
+        self.abort_resize();
         self.visit(&mut f);
-        self.remove_if(env, |_, _| true, Retire::DtorAfterGp(None));
-        let shard = self.shard;
-        let old = shard.rd.buckets.swap(ptr::null_mut(), Ordering::AcqRel);
-        shard.nbuckets.store(0, Ordering::Relaxed);
-        if let Some(old) = NonNull::new(old) {
-            // SAFETY: `old` was the published array; it is unpublished now and retired once.
-            unsafe { env.call_rcu((*old.as_ptr()).rcu.get(), reclaim_buckets) };
-        }
-    }
-
-    /// The shard's counters, with the longest chain measured now.
-    pub(crate) fn stats(&self) -> ShardStats {
-        let mut max_chain = 0;
-        if let Some(b) = self.buckets() {
-            for head in b.heads() {
-                let mut len = 0;
-                walk(head, |_, _| {
-                    len += 1;
-                    false
-                });
-                max_chain = max_chain.max(len);
+        let Some(a) = self.cur() else { return };
+        for i in 0..a.len() {
+            for s in 0..SLOTS {
+                // SAFETY: locked.
+                let p = unsafe { a.line(i) }.slots[s].load(Ordering::Relaxed);
+                // SAFETY: locked: a non-null slot holds a live entry.
+                if let Some(e) = unsafe { p.as_ref() } {
+                    let h = hash(e.obj, e.id);
+                    self.remove_at(env, a, h, i, s, Retire::DtorAfterGp(None));
+                }
             }
         }
-        let s = self.shard;
-        ShardStats {
-            count: s.count(),
-            bytes: s.bytes.load(Ordering::Relaxed),
-            buckets: s.nbuckets(),
-            grows: s.grows.load(Ordering::Relaxed),
-            shrinks: s.shrinks.load(Ordering::Relaxed),
-            retries: s.retries.load(Ordering::Relaxed),
-            max_chain,
+        self.shard.rd.cur.store(ptr::null_mut(), Ordering::Release);
+        if let Some(old) = self.ws().cur.take() {
+            // SAFETY: as in `migrate`: unpublished, retired once.
+            unsafe { old.retire(env) };
         }
+    }
+
+    /// The shard's counters.
+    pub(crate) fn stats(&mut self) -> ShardStats {
+        let lines = self.cur().map_or(0, ArrayRef::len);
+        let next = self.ws().next.map_or(0, |(a, _)| a.a.len());
+        let count = self.shard.count();
+        let ws = self.ws();
+        ShardStats {
+            count,
+            bytes: ws.bytes,
+            lines,
+            grows: ws.grows,
+            shrinks: ws.shrinks,
+            aborts: ws.aborts,
+            array_bytes: (lines + next) * size_of::<Line>(),
+            max_probe: 0,
+            migrating: usize::from(next != 0),
+        }
+    }
+}
+
+/// Where a sweep of a shard (`Locked::remove_id`) is.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct SweepPos {
+    array: usize,
+    line: usize,
+}
+
+/// The line count a shard with `count` variables and `n` lines should resize to, if any: grow
+/// when the load exceeds [`GROW_LOAD`] per line, shrink when it falls under one per two lines.
+pub(crate) fn wanted_lines(count: usize, n: usize, min: usize) -> Option<usize> {
+    if count <= GROW_LOAD * n && (n <= min || count >= n / 2) {
+        return None;
+    }
+    let want = lines_for(count, min);
+    (want != n).then_some(want)
+}
+
+impl Shard {
+    /// The line count a resize should go to if this shard had `extra` more variables, read
+    /// without the lock: a hint for allocating the array before taking it.
+    pub(crate) fn wanted_hint(&self, extra: usize) -> Option<usize> {
+        if self.resizing.load(Ordering::Relaxed) {
+            return None;
+        }
+        let min = self.min.load(Ordering::Relaxed);
+        wanted_lines(self.count() + extra, self.lines(), min)
     }
 }

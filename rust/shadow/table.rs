@@ -5,10 +5,16 @@
 //! C header: [include/linux/livepatch.h](srctree/include/linux/livepatch.h); the kernel's own
 //! table is `kernel/livepatch/shadow.c`, whose behaviour this one reproduces call for call.
 //!
-//! `<obj, id>` is hashed with a 64-bit mixer; the top bits pick one of [`NR_SHARDS`] shards,
-//! the low bits a bucket of that shard's array. Each shard has its own lock and resizes its own
-//! array (doubling when it has more variables than buckets, shrinking when under one eighth), so
-//! lookups stay O(1) at any size and writers to different shards never contend.
+//! `<obj, id>` is hashed with one multiply; the top bits pick one of [`NR_SHARDS`] shards, the
+//! next ones a line of that shard's array. Each shard has its own lock and resizes its own array
+//! (doubling, or more, when it has more than [`shard::GROW_LOAD`] variables per line, shrinking
+//! when under one per two lines), so lookups stay O(1) at any size and writers to different
+//! shards never contend.
+//!
+//! Nothing here waits for or wakes anything: a resize allocates its array with the gfp of the
+//! insert that wants it, or inline in a free or `free_all` whose caller may sleep; the entries
+//! are then copied a few lines per write. A free in atomic context leaves the shrink to the next
+//! insert, or the next free that may sleep.
 //!
 //! This file has no `unsafe` code and no kernel dependency: it is compiled both into the kernel
 //! module and into the host test crate (`rust/shadow/host`), which runs it against a model and
@@ -17,57 +23,47 @@
 #![forbid(unsafe_code)]
 
 use crate::platform::{self, Env, Gfp, RcuGuard};
-use crate::shard::{self, AllocFail, NewBuckets, NewEntry, Shard, ShardStats};
+use crate::shard::{self, AllocFail, NewArray, NewEntry, Shard, ShardStats, SweepPos};
 use core::ptr::NonNull;
 
-pub(crate) use crate::shard::{Retire, DATA_ALIGN};
+pub(crate) use crate::shard::{hash, Retire, DATA_ALIGN};
 
 /// log2 of the number of shards (two shards under loom, to keep its state space small).
 pub(crate) const SHARD_BITS: u32 = if cfg!(loom) { 1 } else { 6 };
 
-/// The number of shards: each has its own lock and bucket array.
+/// The number of shards: each has its own lock and array.
 pub(crate) const NR_SHARDS: usize = 1 << SHARD_BITS;
 
-/// The smallest bucket array of a shard (the kernel's; tests may use less).
-pub(crate) const MIN_BUCKETS: usize = 16;
+/// The smallest array of a shard, in lines of [`shard::SLOTS`] variables.
+pub(crate) const MIN_LINES: usize = 1;
 
-/// The largest bucket array of a shard (2^24 buckets: 2^30 variables at load 1).
-const MAX_BUCKETS: usize = 1 << 24;
-
-/// The largest bucket array that an insert in atomic context allocates itself (one page of
-/// heads); bigger ones are left to the deferred worker.
-const ATOMIC_RESIZE_MAX: usize = 512;
-
-/// Hashes `<obj, id>` to 64 well-mixed bits.
-///
-/// Object pointers are aligned (their low bits are zero) and ids are small integers, so both are
-/// spread over all bits: the id is multiplied by an odd constant and xored in, then two
-/// xorshift-multiply rounds mix high bits into low ones and back. The top bits select the shard,
-/// the low bits the bucket.
-pub(crate) fn hash(obj: usize, id: usize) -> u64 {
-    const K1: u64 = 0x9e37_79b9_7f4a_7c15;
-    const K2: u64 = 0xd6e8_feb8_6659_fd93;
-    let mut x = (obj as u64) ^ (id as u64).wrapping_mul(K1);
-    x = (x ^ (x >> 32)).wrapping_mul(K2);
-    x = (x ^ (x >> 32)).wrapping_mul(K2);
-    x ^ (x >> 32)
-}
+/// Lines swept, or migrated, per hold of a shard's lock by `free_all` and by a caller that may
+/// sleep finishing a resize.
+const SWEEP_LINES: usize = 64;
 
 fn shard_index(hash: u64) -> usize {
     (hash >> (64 - SHARD_BITS)) as usize
 }
 
-/// The bucket count a shard with `count` variables and `nbuckets` buckets should resize to, if
-/// any: double when the load exceeds 1, shrink to a load of at most 1/2 when it falls under 1/8.
-pub(crate) fn wanted_buckets(count: usize, nbuckets: usize, min: usize) -> Option<usize> {
-    let want = if count > nbuckets {
-        count.checked_next_power_of_two()?.min(MAX_BUCKETS)
-    } else if nbuckets > min && count < nbuckets / 8 {
-        count.saturating_mul(2).next_power_of_two().max(min)
+/// Why a writer call is refused in the context it was made from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// From an NMI handler: the shard lock may be held by the code it interrupted.
+    Nmi,
+    /// From a constructor or destructor that runs under a shard's lock on this CPU: taking a
+    /// lock of the table again could deadlock.
+    Nested,
+}
+
+/// Whether writers may run here.
+fn writer_context() -> Result<(), Refusal> {
+    if platform::in_nmi() {
+        Err(Refusal::Nmi)
+    } else if platform::in_shard_lock() {
+        Err(Refusal::Nested)
     } else {
-        return None;
-    };
-    (want != nbuckets).then_some(want)
+        Ok(())
+    }
 }
 
 /// Whether `get_or_alloc` behaves like `klp_shadow_alloc()` or `klp_shadow_get_or_alloc()`.
@@ -93,6 +89,17 @@ pub(crate) enum AllocError {
     /// The caller's admission check failed (see [`Table::get_or_alloc_if`]); nothing was
     /// inserted.
     Refused,
+    /// Called from a context where writers are refused.
+    Context(Refusal),
+}
+
+/// Why `free_if` or `free_all_if` did nothing (or stopped).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum FreeError {
+    /// The caller's check refused.
+    Refused,
+    /// Called from a context where writers are refused.
+    Context(Refusal),
 }
 
 /// The table's counters, summed over the shards.
@@ -100,10 +107,10 @@ pub(crate) enum AllocError {
 pub(crate) struct Stats {
     /// The sums; `max_chain` is the maximum.
     pub(crate) sum: ShardStats,
-    /// The biggest bucket array of a shard.
-    pub(crate) max_buckets: usize,
-    /// The smallest bucket array of a shard.
-    pub(crate) min_buckets: usize,
+    /// The biggest array of a shard, in lines.
+    pub(crate) max_lines: usize,
+    /// The smallest array of a shard, in lines.
+    pub(crate) min_lines: usize,
 }
 
 /// What a registered shadow id holds (`struct rust_klp_shadow_type`, minus the destructor).
@@ -163,7 +170,7 @@ impl Table {
     pub(crate) const fn new() -> Self {
         Self {
             env: Env::new(),
-            shards: [const { Shard::new() }; NR_SHARDS],
+            shards: [const { Shard::new(SHARD_BITS) }; NR_SHARDS],
         }
     }
 
@@ -172,23 +179,24 @@ impl Table {
     pub(crate) fn new() -> Self {
         Self {
             env: Env::new(),
-            shards: core::array::from_fn(|_| Shard::new()),
+            shards: core::array::from_fn(|_| Shard::new(SHARD_BITS)),
         }
     }
 
-    /// Initialises the locks and gives each shard `min` (a power of two) buckets. On error the
+    /// Initialises the locks and gives each shard `min` (a power of two) lines. On error the
     /// table is still safe to tear down.
     pub(crate) fn init(&self, min: usize, gfp: Gfp) -> Result<(), AllocError> {
         for s in &self.shards {
             s.init_lock();
         }
         for s in &self.shards {
-            s.init_buckets(min, gfp).map_err(|_| AllocError::NoMem)?;
+            s.init_lines(&self.env, min, gfp)
+                .map_err(|_| AllocError::NoMem)?;
         }
         Ok(())
     }
 
-    /// The platform environment (RCU, deferred work).
+    /// The platform environment (RCU).
     #[allow(dead_code)] // Used by the host tests.
     pub(crate) fn env(&self) -> &Env {
         &self.env
@@ -198,7 +206,8 @@ impl Table {
         &self.shards[shard_index(hash)]
     }
 
-    /// `klp_shadow_get()`: the data of `<obj, id>`, if it exists. Never blocks, never locks.
+    /// `klp_shadow_get()`: the data of `<obj, id>`, if it exists. Never blocks, never locks,
+    /// never retries: safe in any context, NMI included.
     #[inline]
     pub(crate) fn get(&self, obj: usize, id: usize, rcu: &RcuGuard<'_>) -> Option<NonNull<u8>> {
         let h = hash(obj, id);
@@ -229,7 +238,10 @@ impl Table {
     ///
     /// A caller that makes `admit()` fail and then runs [`Table::free_all`] for `id` is sure that
     /// no variable of `id` is left: an insert either happened under a shard lock before the
-    /// sweep of that shard took it, or it sees `admit()` fail.
+    /// sweep of its line took it, or it sees `admit()` fail.
+    ///
+    /// Refused from NMI context and from a constructor or destructor running under a shard's
+    /// lock ([`AllocError::Context`]).
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn get_or_alloc_if(
         &self,
@@ -241,6 +253,7 @@ impl Table {
         admit: impl Fn() -> bool,
         ctor: impl FnOnce(NonNull<u8>) -> Result<(), i32>,
     ) -> Result<NonNull<u8>, AllocError> {
+        writer_context().map_err(AllocError::Context)?;
         let h = hash(obj, id);
         let shard = self.shard(h);
         let existing = |data| match mode {
@@ -260,6 +273,9 @@ impl Table {
             AllocFail::NoMem => AllocError::NoMem,
             AllocFail::TooLarge => AllocError::TooLarge(shard::max_size()),
         })?;
+        // The array a resize wants once this variable is in, allocated before the lock with the
+        // caller's flags (`kmalloc` without `__GFP_NOWARN`'s warning where they cannot block).
+        let array = shard.wanted_hint(1).and_then(|n| NewArray::new(n, gfp));
         let mut locked = shard.lock();
         if !admit() {
             return Err(AllocError::Refused);
@@ -268,137 +284,147 @@ impl Table {
             drop(locked);
             return existing(data);
         }
+        let mut unused = array.and_then(|a| locked.start_resize(a, 1));
+        // Checked before the constructor runs: once it ran, the insert cannot fail.
+        if !locked.has_room(h) {
+            // Full: earlier allocations of a bigger array failed. If one is migrating now,
+            // finish it under the lock (the one case of work proportional to the shard there).
+            locked.migrate(&self.env, usize::MAX);
+            if !locked.has_room(h) {
+                drop(locked);
+                drop(unused.take());
+                return Err(AllocError::NoMem);
+            }
+        }
         if let Err(e) = ctor(new.data()) {
             drop(locked);
             return Err(AllocError::Ctor(e));
         }
         let data = locked.insert(h, new).map_err(|_| AllocError::NoMem)?;
-        let grow = wanted_buckets(locked.count(), locked.nbuckets(), shard.min_buckets());
+        locked.migrate(&self.env, shard::MIGRATE_STEP);
         drop(locked);
-        if let Some(want) = grow {
-            self.resize(shard, want, gfp);
-        }
+        drop(unused);
         Ok(data)
     }
 
     /// `klp_shadow_free()` (with [`Retire::DtorNow`]) or `rust_klp_shadow_free_rcu()` (with
     /// [`Retire::DtorAfterGp`]). A missing `<obj, id>` is not an error.
-    pub(crate) fn free(&self, obj: usize, id: usize, how: Retire) -> bool {
-        self.free_if(obj, id, || Some(how)).unwrap_or(false)
+    pub(crate) fn free(&self, obj: usize, id: usize, how: Retire) -> Result<bool, Refusal> {
+        self.free_if(obj, id, || Some(how)).map_err(|e| match e {
+            FreeError::Context(r) => r,
+            FreeError::Refused => unreachable!(),
+        })
     }
 
     /// [`Table::free`], with the way to retire the variable given by `how()`, called under the
-    /// shard's lock; `None` there refuses: nothing is removed (`Err(())`).
+    /// shard's lock; `None` there refuses: nothing is removed.
     pub(crate) fn free_if(
         &self,
         obj: usize,
         id: usize,
         how: impl FnOnce() -> Option<Retire>,
-    ) -> Result<bool, ()> {
+    ) -> Result<bool, FreeError> {
+        writer_context().map_err(FreeError::Context)?;
         let h = hash(obj, id);
         let shard = self.shard(h);
         let mut locked = shard.lock();
-        let how = how().ok_or(())?;
+        let how = how().ok_or(FreeError::Refused)?;
         let found = locked.remove(&self.env, h, obj, id, how);
-        let shrink = wanted_buckets(locked.count(), locked.nbuckets(), shard.min_buckets());
+        let settled = locked.migrate(&self.env, shard::MIGRATE_STEP);
+        let shrink = locked.wanted(0).is_some();
         drop(locked);
-        if shrink.is_some() {
-            self.defer_resize(shard);
+        if (shrink || !settled) && platform::may_sleep() {
+            self.settle(shard, platform::GFP_SLEEP);
         }
         Ok(found)
     }
 
     /// `klp_shadow_free_all()` or `rust_klp_shadow_free_all_rcu()`: frees every variable of
-    /// `id`, shard by shard; returns how many.
-    pub(crate) fn free_all(&self, id: usize, how: Retire) -> usize {
-        self.free_all_if(id, || Some(how)).unwrap_or(0)
+    /// `id`; returns how many.
+    ///
+    /// Every variable of `id` allocated before the call is freed. Unlike upstream, whose one
+    /// lock makes the call atomic, the table is swept a shard (and a few lines) at a time, so a
+    /// variable of `id` allocated *during* the call may survive it while another one allocated
+    /// after it does not (see `rust-klp-shadow.rst`).
+    pub(crate) fn free_all(&self, id: usize, how: Retire) -> Result<usize, Refusal> {
+        self.free_all_if(id, || Some(how)).map_err(|e| match e {
+            FreeError::Context(r) => r,
+            FreeError::Refused => unreachable!(),
+        })
     }
 
-    /// [`Table::free_all`], with `how()` called under each shard's lock as for
-    /// [`Table::free_if`]; stops at the first refusal (`Err(())`, with the variables of the
-    /// shards before it freed).
+    /// [`Table::free_all`], with `how()` called under each lock hold as for
+    /// [`Table::free_if`]; stops at the first refusal (with the variables swept before it
+    /// freed).
     pub(crate) fn free_all_if(
         &self,
         id: usize,
         how: impl Fn() -> Option<Retire>,
-    ) -> Result<usize, ()> {
+    ) -> Result<usize, FreeError> {
+        writer_context().map_err(FreeError::Context)?;
+        let may_sleep = platform::may_sleep();
         let mut freed = 0;
         for shard in &self.shards {
-            let mut locked = shard.lock();
-            let how = how().ok_or(())?;
-            freed += locked.remove_if(&self.env, |_, i| i == id, how);
-            let shrink = wanted_buckets(locked.count(), locked.nbuckets(), shard.min_buckets());
-            drop(locked);
-            if shrink.is_some() {
-                self.defer_resize(shard);
+            let mut pos = SweepPos::default();
+            loop {
+                let mut locked = shard.lock();
+                let how = how().ok_or(FreeError::Refused)?;
+                let (n, done) = locked.remove_id(&self.env, id, how, &mut pos, SWEEP_LINES);
+                freed += n;
+                drop(locked);
+                if done {
+                    break;
+                }
+                self.env.resched_point();
             }
-            // A million variables take minutes to free under emulation: let the CPU reschedule
-            // between shards where the caller may sleep.
-            self.env.resched_point();
+            if may_sleep {
+                self.settle(shard, platform::GFP_SLEEP);
+                // A million variables take minutes to free under emulation: let the CPU
+                // reschedule between shards.
+                self.env.resched_point();
+            }
         }
         Ok(freed)
     }
 
-    /// Takes and releases every shard's lock: what ran under a shard lock before the call (an
-    /// unlink and its `call_rcu`) has completed when it returns.
+    /// Takes and releases every shard's lock: what ran under a shard lock before the call (a
+    /// removal and its `call_rcu`) has completed when it returns.
     pub(crate) fn sync_writers(&self) {
         for shard in &self.shards {
             drop(shard.lock());
         }
     }
 
-    /// Asks the deferred worker to resize `shard`.
-    fn defer_resize(&self, shard: &Shard) {
-        if shard.set_resize_pending() {
-            self.env.request_resize();
+    /// Starts the resize `shard` wants, if any, allocating with `gfp` outside the lock, and
+    /// finishes the migration, [`SWEEP_LINES`] lines per lock hold. For callers that may sleep.
+    pub(crate) fn settle(&self, shard: &Shard, gfp: Gfp) {
+        let want = shard.lock().wanted(0);
+        if let Some(new) = want.and_then(|n| NewArray::new(n, gfp)) {
+            let unused = shard.lock().start_resize(new, 0);
+            drop(unused);
+        }
+        while !shard.lock().migrate(&self.env, SWEEP_LINES) {
+            self.env.resched_point();
         }
     }
 
-    /// Resizes `shard` to `want` buckets, allocating with `gfp` outside the lock. In atomic
-    /// context (a `gfp` that cannot block) only small arrays are allocated here; bigger ones, and
-    /// failed allocations, are left to the deferred worker.
-    fn resize(&self, shard: &Shard, want: usize, gfp: Gfp) {
-        if !platform::gfp_can_block(gfp) && want > ATOMIC_RESIZE_MAX {
-            self.defer_resize(shard);
-            return;
-        }
-        let Some(new) = NewBuckets::new(want, gfp) else {
-            self.defer_resize(shard);
-            return;
-        };
-        let mut locked = shard.lock();
-        // Another writer may have resized or changed the count meanwhile.
-        if wanted_buckets(locked.count(), locked.nbuckets(), shard.min_buckets()) == Some(want) {
-            locked.rehash(&self.env, new, hash);
-        }
-    }
-
-    /// The deferred worker: resizes every shard that asked for it, allocating with `gfp`
-    /// (`GFP_KERNEL` in the kernel's workqueue).
-    pub(crate) fn run_deferred_resizes(&self, gfp: Gfp) {
+    /// [`Table::settle`] for every shard.
+    #[allow(dead_code)] // Used by the host tests.
+    pub(crate) fn settle_all(&self, gfp: Gfp) {
         for shard in &self.shards {
-            if !shard.take_resize_pending() {
-                continue;
-            }
-            if let Some(want) = wanted_buckets(shard.count(), shard.nbuckets(), shard.min_buckets())
-            {
-                if let Some(new) = NewBuckets::new(want, gfp) {
-                    let mut locked = shard.lock();
-                    if wanted_buckets(locked.count(), locked.nbuckets(), shard.min_buckets())
-                        == Some(want)
-                    {
-                        locked.rehash(&self.env, new, hash);
-                    }
-                }
-            }
+            self.settle(shard, gfp);
         }
     }
 
-    /// Calls `f(obj, id, size)` for every live variable, one shard at a time under its lock
-    /// (so `f` runs in atomic context).
+    /// Calls `f(obj, id, size)` for every live variable, without locking (inside an RCU
+    /// read-side critical section per shard, so `f` must not sleep): variables added or removed
+    /// meanwhile may be seen or not.
     pub(crate) fn visit(&self, mut f: impl FnMut(usize, usize, usize)) {
         for shard in &self.shards {
-            shard.lock().visit(&mut f);
+            let rcu = self.env.read_lock();
+            shard.visit_rcu(&rcu, &mut f);
+            drop(rcu);
+            self.env.resched_point();
         }
     }
 
@@ -424,27 +450,32 @@ impl Table {
     /// The counters of all shards.
     pub(crate) fn stats(&self) -> Stats {
         let mut st = Stats {
-            min_buckets: usize::MAX,
+            min_lines: usize::MAX,
             ..Stats::default()
         };
         for shard in &self.shards {
-            let s = shard.lock().stats();
+            let mut s = shard.lock().stats();
+            let rcu = self.env.read_lock();
+            s.max_probe = shard.max_probe(&rcu);
+            drop(rcu);
             st.sum.count += s.count;
             st.sum.bytes += s.bytes;
-            st.sum.buckets += s.buckets;
+            st.sum.lines += s.lines;
             st.sum.grows += s.grows;
             st.sum.shrinks += s.shrinks;
-            st.sum.retries += s.retries;
-            st.sum.max_chain = st.sum.max_chain.max(s.max_chain);
-            st.max_buckets = st.max_buckets.max(s.buckets);
-            st.min_buckets = st.min_buckets.min(s.buckets);
+            st.sum.aborts += s.aborts;
+            st.sum.array_bytes += s.array_bytes;
+            st.sum.migrating += s.migrating;
+            st.sum.max_probe = st.sum.max_probe.max(s.max_probe);
+            st.max_lines = st.max_lines.max(s.lines);
+            st.min_lines = st.min_lines.min(s.lines);
         }
         st
     }
 
     /// Frees every variable without a destructor, after calling `f(obj, id, size)` for each,
-    /// and retires the bucket arrays; the table is then empty and unusable until `init`.
-    /// Memory is reclaimed after a grace period: the caller waits with an RCU barrier.
+    /// and retires the arrays; the table is then empty and unusable until `init`. Memory is
+    /// reclaimed after a grace period: the caller waits with an RCU barrier. Process context.
     pub(crate) fn teardown(&self, mut f: impl FnMut(usize, usize, usize)) {
         for shard in &self.shards {
             shard.lock().teardown(&self.env, &mut f);

@@ -23,37 +23,22 @@
 //!   context) is unregistered when that module unloads ([`module_going`]);
 //! - each id has one lockdep class for the locks inside its data, owned by the table.
 
-use crate::ffi::{Dtor, RcuGuard, TABLE};
+use crate::exports::report_refusal;
+use crate::glue;
 use crate::klp_bindings as kb;
-use crate::table::{check_type, AllocError, Mode, Retire, TypeError, TypeInfo};
+use crate::platform::{Dtor, RcuGuard};
+use crate::table::{check_type, AllocError, FreeError, Mode, Retire, TypeError, TypeInfo};
+use crate::TABLE;
 use core::cell::UnsafeCell;
 use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicUsize, Ordering};
 use kernel::alloc::flags::GFP_KERNEL;
 use kernel::alloc::{KBox, KVec};
 use kernel::bindings;
+use kernel::c_str;
 use kernel::ffi::{c_char, c_int, c_ulong, c_void};
 use kernel::prelude::*;
 use kernel::str::{BStr, CStr};
-
-/// What `shadow_glue.c` provides for typed ids (declared in `shadow_glue.h`).
-mod glue {
-    use kernel::bindings::lock_class_key;
-    use kernel::ffi::{c_char, c_ulong, c_void};
-
-    extern "C" {
-        pub(super) fn rks_types_lock();
-        pub(super) fn rks_types_unlock();
-        pub(super) fn rks_lock_class_new(id: c_ulong) -> *mut c_void;
-        pub(super) fn rks_lock_class_key(
-            class: *mut c_void,
-            name: *mut *const c_char,
-        ) -> *mut lock_class_key;
-        pub(super) fn rks_lock_class_free(class: *mut c_void);
-        pub(super) fn rks_synchronize_rcu();
-        pub(super) fn rks_module_name(module: *mut kernel::bindings::module) -> *const c_char;
-    }
-}
 
 /// A bound type, copied from a `struct rust_klp_shadow_type`.
 struct OwnedType {
@@ -359,7 +344,11 @@ impl Registry {
         // INVARIANT: unbound. From here on every typed call of the generation is refused; an
         // allocation admitted before is under a shard lock the sweep below takes after it.
         b.state.store(state & !1, Ordering::Release);
-        let freed = TABLE.free_all(b.id, Retire::DtorAfterGp(reg.dtor));
+        // Never refused: the registry mutex is held, so this is process context outside every
+        // shard lock.
+        let freed = TABLE
+            .free_all(b.id, Retire::DtorAfterGp(reg.dtor))
+            .unwrap_or(0);
         // SAFETY: as above.
         let ty = unsafe { &mut *b.ty.get() };
         if freed > 0 {
@@ -394,6 +383,9 @@ fn swap_remove<T>(v: &mut KVec<T>, i: usize) -> T {
 
 /// `-ESTALE`: the generation of a typed call is over.
 const ESTALE_ERRNO: c_int = -(bindings::ESTALE as c_int);
+
+/// `-EDEADLK`: a typed call refused in its context (NMI, or under a shard lock).
+const EDEADLK_ERRNO: c_int = -(bindings::EDEADLK as c_int);
 
 /// Binds `id` to `*ty`; see `rust_klp_shadow.h`.
 ///
@@ -556,6 +548,10 @@ pub(crate) unsafe extern "C" fn rust_klp_shadow_alloc_bound(
         Err(AllocError::Ctor(e)) => e,
         Err(AllocError::Refused) if b.bound_in(gen) => EINVAL.to_errno(),
         Err(AllocError::Refused) => ESTALE_ERRNO,
+        Err(AllocError::Context(r)) => {
+            report_refusal(c_str!("alloc_bound"), obj, b.id, r);
+            EDEADLK_ERRNO
+        }
     }
 }
 
@@ -574,7 +570,11 @@ pub(crate) unsafe extern "C" fn rust_klp_shadow_free_bound(
     let b = unsafe { binding(b) };
     match TABLE.free_if(obj as usize, b.id, || b.retire(gen)) {
         Ok(_) => 0,
-        Err(()) => ESTALE_ERRNO,
+        Err(FreeError::Refused) => ESTALE_ERRNO,
+        Err(FreeError::Context(r)) => {
+            report_refusal(c_str!("free_bound"), obj, b.id, r);
+            EDEADLK_ERRNO
+        }
     }
 }
 
@@ -592,7 +592,11 @@ pub(crate) unsafe extern "C" fn rust_klp_shadow_free_all_bound(
     let b = unsafe { binding(b) };
     match TABLE.free_all_if(b.id, || b.retire(gen)) {
         Ok(_) => 0,
-        Err(()) => ESTALE_ERRNO,
+        Err(FreeError::Refused) => ESTALE_ERRNO,
+        Err(FreeError::Context(r)) => {
+            report_refusal(c_str!("free_all_bound"), ptr::null_mut(), b.id, r);
+            EDEADLK_ERRNO
+        }
     }
 }
 

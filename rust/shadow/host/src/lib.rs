@@ -9,24 +9,22 @@
 
 // Items only the kernel build uses.
 #![allow(dead_code)]
+// `platform.rs`'s thread-locals have no `const` initialisers: loom's `thread_local!` takes none.
+#![allow(clippy::missing_const_for_thread_local)]
 
 pub mod platform;
 
 /// The atomics the table logic uses: loom's under `--cfg loom`, `core`'s otherwise.
 pub(crate) mod sync {
     #[cfg(loom)]
-    pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicUsize, Ordering};
-
-    /// A busy-wait step: lets loom run the thread being waited for.
-    #[cfg(loom)]
-    pub(crate) fn spin_loop() {
-        loom::thread::yield_now();
-    }
+    pub(crate) use loom::sync::atomic::{
+        AtomicBool, AtomicPtr, AtomicU16, AtomicU32, AtomicUsize, Ordering,
+    };
 
     #[cfg(not(loom))]
-    pub(crate) use core::hint::spin_loop;
-    #[cfg(not(loom))]
-    pub(crate) use core::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicUsize, Ordering};
+    pub(crate) use core::sync::atomic::{
+        AtomicBool, AtomicPtr, AtomicU16, AtomicU32, AtomicUsize, Ordering,
+    };
 }
 
 #[path = "../../shard.rs"]

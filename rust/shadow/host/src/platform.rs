@@ -6,15 +6,17 @@
 //!
 //! - RCU: callbacks are queued per [`Env`] and run by [`Env::barrier`], which first waits until
 //!   no reader is inside a read-side critical section. Tests call it at quiescent points.
-//! - The deferred resize worker is not a thread: [`Env::take_resize_request`] tells a test that
-//!   the table asked for it, and the test runs `Table::run_deferred_resizes`.
+//! - Contexts: [`set_may_sleep`] and [`set_in_nmi`] set, per thread, what the kernel's
+//!   `rust_klp_may_sleep()` and `in_nmi()` would say; [`ShardLock`] marks the thread while it
+//!   holds one, as the kernel's per-CPU flag does.
 //! - Allocation: [`Gfp`] can make allocations fail on purpose, and allocations of `8 mod 16`
 //!   bytes are only 8-byte aligned, like the kernel's `kmalloc()` guarantees, so both data
 //!   placement paths run. Live allocations are counted ([`live_allocations`]) to find leaks.
 
+use core::cell::Cell;
 use core::ptr::NonNull;
 use std::alloc::Layout;
-use std::sync::atomic::{AtomicBool as StdAtomicBool, AtomicUsize as StdAtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize as StdAtomicUsize, Ordering};
 use std::sync::Mutex as StdMutex;
 
 /// Allocation flags: whether the caller may sleep, and failures to inject.
@@ -41,10 +43,6 @@ pub const GFP_ATOMIC: Gfp = Gfp {
     fail_table: false,
 };
 
-pub(crate) fn gfp_can_block(gfp: Gfp) -> bool {
-    gfp.can_block
-}
-
 /// What `kmalloc()` guarantees on 64-bit: 8-byte alignment.
 pub(crate) const MIN_ALIGN: usize = 8;
 
@@ -66,7 +64,9 @@ pub fn live_allocations() -> usize {
     LIVE.load(Ordering::SeqCst)
 }
 
-const PREFIX: usize = 16;
+/// Room for the size and offset words in front of every allocation; also the alignment of the
+/// allocations (tables are aligned further, as the kernel aligns power-of-two sizes).
+const PREFIX: usize = 64;
 
 fn alloc(bytes: usize, fail: bool) -> Option<NonNull<u8>> {
     if fail {
@@ -74,7 +74,7 @@ fn alloc(bytes: usize, fail: bool) -> Option<NonNull<u8>> {
     }
     let misalign = if bytes % 16 == 8 { 8 } else { 0 };
     let total = bytes + PREFIX + misalign;
-    let layout = Layout::from_size_align(total, 16).ok()?;
+    let layout = Layout::from_size_align(total, PREFIX).ok()?;
     // SAFETY: `layout` has a non-zero size.
     let base = NonNull::new(unsafe { std::alloc::alloc_zeroed(layout) })?;
     let off = PREFIX + misalign;
@@ -96,7 +96,7 @@ unsafe fn free_any(p: NonNull<u8>) {
     unsafe {
         let total = p.as_ptr().sub(16).cast::<usize>().read();
         let off = p.as_ptr().sub(8).cast::<usize>().read();
-        let layout = Layout::from_size_align_unchecked(total, 16);
+        let layout = Layout::from_size_align_unchecked(total, PREFIX);
         std::alloc::dealloc(p.as_ptr().sub(off), layout);
     }
     LIVE.fetch_sub(1, Ordering::SeqCst);
@@ -161,7 +161,7 @@ pub struct RcuHead {
     func: usize,
 }
 
-pub(crate) fn new_rcu_head() -> RcuHead {
+pub(crate) const fn new_rcu_head() -> RcuHead {
     RcuHead { next: 0, func: 0 }
 }
 
@@ -198,7 +198,6 @@ pub struct Env {
     readers: [StdAtomicUsize; 2],
     gp: StdMutex<()>,
     queue: StdMutex<Vec<Deferred>>,
-    resize_requested: StdAtomicBool,
 }
 
 impl Env {
@@ -208,7 +207,6 @@ impl Env {
             readers: [StdAtomicUsize::new(0), StdAtomicUsize::new(0)],
             gp: StdMutex::new(()),
             queue: StdMutex::new(Vec::new()),
-            resize_requested: StdAtomicBool::new(false),
         }
     }
 
@@ -247,18 +245,9 @@ impl Env {
         self.push(Deferred::Free(p));
     }
 
-    pub(crate) fn request_resize(&self) {
-        self.resize_requested.store(true, Ordering::SeqCst);
-    }
-
     /// Like the kernel's reschedule point between the shards of a long operation: nothing to do
     /// here (threads are preempted).
     pub(crate) fn resched_point(&self) {}
-
-    /// Whether the table asked for the deferred worker since the last call.
-    pub fn take_resize_request(&self) -> bool {
-        self.resize_requested.swap(false, Ordering::SeqCst)
-    }
 
     /// The number of queued RCU callbacks.
     pub fn pending_callbacks(&self) -> usize {
@@ -319,6 +308,55 @@ impl ShardLock {
         let g = self.0.lock().unwrap_or_else(|e| e.into_inner());
         #[cfg(loom)]
         let g = self.0.lock().unwrap();
+        IN_SHARD.with(|f| f.set(true));
         ShardGuard(g)
     }
+}
+
+impl Drop for ShardGuard<'_> {
+    fn drop(&mut self) {
+        IN_SHARD.with(|f| f.set(false));
+    }
+}
+
+// Per thread; loom's threads are not OS threads, so under loom its own thread-locals.
+#[cfg(not(loom))]
+use std::thread_local;
+
+#[cfg(loom)]
+use loom::thread_local;
+
+// Not `const` initialisers: loom's `thread_local!` does not take them.
+thread_local! {
+    static IN_SHARD: Cell<bool> = Cell::new(false);
+    static MAY_SLEEP: Cell<bool> = Cell::new(true);
+    static IN_NMI: Cell<bool> = Cell::new(false);
+}
+
+/// Like `GFP_KERNEL`: what the table allocates with where the caller may sleep.
+pub(crate) const GFP_SLEEP: Gfp = GFP_KERNEL;
+
+/// Like `rust_klp_may_sleep()`: true unless the thread set it otherwise.
+pub(crate) fn may_sleep() -> bool {
+    MAY_SLEEP.with(|f| f.get())
+}
+
+/// Makes this thread's calls behave as if made where the caller may (or may not) sleep.
+pub fn set_may_sleep(v: bool) {
+    MAY_SLEEP.with(|f| f.set(v));
+}
+
+/// Like `in_nmi()`.
+pub(crate) fn in_nmi() -> bool {
+    IN_NMI.with(|f| f.get())
+}
+
+/// Makes this thread's calls behave as if made from an NMI handler.
+pub fn set_in_nmi(v: bool) {
+    IN_NMI.with(|f| f.set(v));
+}
+
+/// Whether this thread holds a shard lock (a constructor or destructor runs under it).
+pub(crate) fn in_shard_lock() -> bool {
+    IN_SHARD.with(|f| f.get())
 }

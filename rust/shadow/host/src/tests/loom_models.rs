@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! loom models of the concurrent parts: lock-free lookups against inserts, removals and resizes
-//! (the seqcount retry), and racing get-or-alloc calls (ctor exactly once). loom runs each model
-//! under every interleaving (up to its preemption bound) and every outcome the C11 memory model
-//! allows for the atomics, so an ordering that is too weak fails here.
+//! (which never make a lookup retry or wait), and racing get-or-alloc calls (ctor exactly
+//! once). loom runs each model under every interleaving (up to its preemption bound) and every
+//! outcome the C11 memory model allows for the atomics, so an ordering that is too weak fails
+//! here.
 //!
 //! `RUSTFLAGS="--cfg loom" cargo test --release loom` (`scripts/host-test` runs it).
 
@@ -34,13 +35,14 @@ fn model(f: impl Fn() + Sync + Send + 'static) {
     b.check(f);
 }
 
-/// A variable that exists throughout is found while an insert into its shard grows the bucket
-/// array (relinking it); a variable that never exists is not.
+/// A variable that exists throughout is found while an insert into its shard grows the array
+/// (copying its slots and publishing the new one); a variable that never exists is not.
 #[test]
 fn loom_lookup_during_grow() {
     model(|| {
-        let objs = same_shard_objs(1, 3);
-        let t = table(&objs[..1], 1);
+        // Four fill the shard's one line up to the load it grows at; the fifth grows it.
+        let objs = same_shard_objs(1, 5);
+        let t = table(&objs[..4], 1);
         let reader = {
             let (t, a) = (t.clone(), objs[0]);
             thread::spawn(move || {
@@ -49,33 +51,64 @@ fn loom_lookup_during_grow() {
                 assert!(t.get(a, 2, &g).is_none());
             })
         };
-        t.get_or_alloc(objs[1], 1, 8, GFP_KERNEL, Mode::Alloc, |_| Ok(()))
+        t.get_or_alloc(objs[4], 1, 8, GFP_KERNEL, Mode::Alloc, |_| Ok(()))
             .unwrap();
         reader.join().unwrap();
         assert!(t.stats().sum.grows >= 1);
     });
 }
 
-/// The same while the deferred worker shrinks the array.
+/// The same while a free that may sleep shrinks the array (allocating it, migrating the lines
+/// and publishing it, all inside the free).
 #[test]
 fn loom_lookup_during_shrink() {
     model(|| {
-        let objs = same_shard_objs(1, 17);
+        let objs = same_shard_objs(1, 9);
         let t = table(&objs, 1);
-        for &o in &objs[1..] {
-            t.free(o, 1, Retire::DtorNow(None));
+        assert!(t.stats().max_lines > 1);
+        crate::platform::set_may_sleep(false);
+        for &o in &objs[2..] {
+            t.free(o, 1, Retire::DtorNow(None)).unwrap();
         }
-        assert!(t.env().take_resize_request());
+        crate::platform::set_may_sleep(true);
         let reader = {
             let (t, a) = (t.clone(), objs[0]);
             thread::spawn(move || {
                 let g = t.env().read_lock();
                 assert!(t.get(a, 1, &g).is_some(), "missed a live variable");
+                assert!(t.get(a, 2, &g).is_none());
             })
         };
-        t.run_deferred_resizes(GFP_KERNEL);
+        t.free(objs[1], 1, Retire::DtorNow(None)).unwrap();
         reader.join().unwrap();
-        assert_eq!(t.stats().sum.shrinks, 1);
+        assert_eq!(t.stats().max_lines, 1);
+    });
+}
+
+/// A lookup from an "NMI" that interrupts a writer in the middle of a migration: the writer's
+/// state is frozen (here: a reader thread runs while the writer is preempted anywhere), and the
+/// lookup must neither wait nor miss.
+#[test]
+fn loom_lookup_never_waits_for_a_writer() {
+    model(|| {
+        let objs = same_shard_objs(1, 6);
+        let t = table(&objs[..4], 1);
+        let writer = {
+            let (t, o4, o5) = (t.clone(), objs[4], objs[5]);
+            thread::spawn(move || {
+                // The fifth variable grows the array; the sixth migrates and publishes.
+                t.get_or_alloc(o4, 1, 8, GFP_KERNEL, Mode::Alloc, |_| Ok(()))
+                    .unwrap();
+                t.free(o5, 1, Retire::DtorNow(None)).unwrap();
+            })
+        };
+        let g = t.env().read_lock();
+        for &o in &objs[..4] {
+            assert!(t.get(o, 1, &g).is_some(), "missed a live variable");
+        }
+        assert!(t.get(objs[5], 1, &g).is_none());
+        drop(g);
+        writer.join().unwrap();
     });
 }
 
@@ -103,7 +136,9 @@ fn loom_lookup_during_free() {
         fn dtor(_: usize, _: NonNull<u8>) {
             DTORS.fetch_add(1, Ordering::SeqCst);
         }
-        assert!(t.free(objs[1], 1, Retire::DtorAfterGp(Some(Dtor(dtor)))));
+        assert!(t
+            .free(objs[1], 1, Retire::DtorAfterGp(Some(Dtor(dtor))))
+            .unwrap());
         reader.join().unwrap();
         t.env().barrier();
         assert_eq!(DTORS.load(Ordering::SeqCst), 1);
@@ -160,7 +195,7 @@ fn loom_alloc_if_races_unbind() {
             })
         };
         bound.store(false, crate::sync::Ordering::Release);
-        t.free_all(1, Retire::DtorAfterGp(None));
+        t.free_all(1, Retire::DtorAfterGp(None)).unwrap();
         alloc.join().unwrap();
         assert_eq!(t.count_id(1).0, 0, "a variable of an unbound id was left");
     });

@@ -233,7 +233,7 @@ fn run(ops: &[Op]) -> Result<(), TestCaseError> {
             }
             Op::Free { o, id, dtor, rcu } => {
                 let key = (key_obj(o), id);
-                let found = t.free(key.0, id, retire(dtor, rcu));
+                let found = t.free(key.0, id, retire(dtor, rcu)).unwrap();
                 let v = m.vars.remove(&key);
                 prop_assert_eq!(found, v.is_some());
                 if let (Some(v), true) = (v, dtor) {
@@ -245,7 +245,7 @@ fn run(ops: &[Op]) -> Result<(), TestCaseError> {
                 }
             }
             Op::FreeAll { id, dtor, rcu } => {
-                let n = t.free_all(id, retire(dtor, rcu));
+                let n = t.free_all(id, retire(dtor, rcu)).unwrap();
                 let gone: Vec<_> = m.vars.keys().filter(|k| k.1 == id).copied().collect();
                 prop_assert_eq!(n, gone.len());
                 for k in gone {
@@ -259,11 +259,7 @@ fn run(ops: &[Op]) -> Result<(), TestCaseError> {
                     }
                 }
             }
-            Op::Worker => {
-                if t.env().take_resize_request() {
-                    t.run_deferred_resizes(GFP_KERNEL);
-                }
-            }
+            Op::Worker => t.settle_all(GFP_KERNEL),
             Op::Barrier => {
                 t.env().barrier();
                 m.dtors_now.append(&mut m.dtors_after_gp);

@@ -85,13 +85,15 @@ fn writer(t: &Table, id: usize, seed: u64) -> usize {
                 } else {
                     Retire::DtorAfterGp(Some(Dtor(count_dtor)))
                 };
-                let found = t.free(o, id, how);
+                let found = t.free(o, id, how).unwrap();
                 assert_eq!(found, model[i].take().is_some());
                 dtors += usize::from(found);
             }
             _ => {
                 if rng.below(50) == 0 {
-                    let n = t.free_all(id, Retire::DtorNow(Some(Dtor(count_dtor))));
+                    let n = t
+                        .free_all(id, Retire::DtorNow(Some(Dtor(count_dtor))))
+                        .unwrap();
                     assert_eq!(n, model.iter().filter(|m| m.is_some()).count());
                     model.iter_mut().for_each(|m| *m = None);
                     dtors += n;
@@ -99,7 +101,9 @@ fn writer(t: &Table, id: usize, seed: u64) -> usize {
             }
         }
     }
-    let n = t.free_all(id, Retire::DtorAfterGp(Some(Dtor(count_dtor))));
+    let n = t
+        .free_all(id, Retire::DtorAfterGp(Some(Dtor(count_dtor))))
+        .unwrap();
     assert_eq!(n, model.iter().filter(|m| m.is_some()).count());
     dtors + n
 }
@@ -117,9 +121,7 @@ fn concurrent_writers_readers_resizes_and_grace_periods() {
         let (t, stop) = (t.clone(), stop.clone());
         std::thread::spawn(move || {
             while !stop.load(Ordering::SeqCst) {
-                if t.env().take_resize_request() {
-                    t.run_deferred_resizes(GFP_KERNEL);
-                }
+                t.settle_all(GFP_KERNEL);
                 t.env().barrier();
                 std::thread::yield_now();
             }
@@ -164,7 +166,8 @@ fn concurrent_writers_readers_resizes_and_grace_periods() {
 }
 
 /// Lookups of variables that exist throughout never miss while their shard is resized over and
-/// over (the seqcount retry), and never find variables that do not exist.
+/// over (entries never move: a lookup reads one array, old or new), and never find variables
+/// that do not exist.
 #[test]
 fn lookups_never_miss_during_resizes() {
     let _serial = serial();
@@ -209,9 +212,7 @@ fn lookups_never_miss_during_resizes() {
             t.get_or_alloc(o, 2, 0, GFP_KERNEL, Mode::Alloc, |_| Ok(()))
                 .unwrap();
         }
-        t.free_all(2, Retire::DtorNow(None));
-        assert!(t.env().take_resize_request());
-        t.run_deferred_resizes(GFP_KERNEL);
+        t.free_all(2, Retire::DtorNow(None)).unwrap();
         t.env().barrier();
     }
     stop.store(true, Ordering::Relaxed);
@@ -219,7 +220,7 @@ fn lookups_never_miss_during_resizes() {
         assert!(r.join().unwrap() > 0);
     }
     let st = t.stats();
-    assert!(st.sum.grows >= 30 * 5 && st.sum.shrinks >= 30, "{st:?}");
+    assert!(st.sum.grows >= 30 && st.sum.shrinks >= 30, "{st:?}");
     eprintln!("resize hammer: {st:?}");
     drop(t);
     assert_eq!(live_allocations(), live);

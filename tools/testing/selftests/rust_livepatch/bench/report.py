@@ -175,8 +175,9 @@ def main():
             "rust_pages_per_var": r["pages_bytes"] / live,
             "c_model_per_var": c["model_bytes"] / live,
             # Our bucket arrays: a pointer per bucket (the table's debugfs).
-            "rust_buckets": tstats.get(live, {}).get("buckets"),
-            "rust_max_chain": tstats.get(live, {}).get("max_chain"),
+            "rust_lines": tstats.get(live, {}).get("lines"),
+            "rust_max_probe": tstats.get(live, {}).get("max_probe"),
+            "rust_array_bytes": tstats.get(live, {}).get("array_bytes"),
             # Slab grows by whole slabs and frees lazily: a delta under
             # MEM_RESOLUTION is noise, not a measurement.
             "resolved": min(c["slab_bytes"], r["slab_bytes"]) >= MEM_RESOLUTION,
