@@ -124,6 +124,36 @@ pub(crate) unsafe extern "C" fn rust_klp_shadow_get_or_alloc(
     unsafe { alloc(obj, id, size, gfp, ctor, ctor_data, Mode::GetOrAlloc) }
 }
 
+/// A free of `<obj, id>` (all of `id` if `obj` is `None`), retired with `dtor` as `after_gp`
+/// says; a refusal is reported under the name `call`.
+///
+/// # Safety
+///
+/// `dtor`, if not NULL, may be called with the `<obj, data>` of the variables it frees, until an
+/// `rcu_barrier()` if `after_gp`.
+unsafe fn free(
+    call: &CStr,
+    obj: Option<*mut c_void>,
+    id: c_ulong,
+    dtor: kb::klp_shadow_dtor_t,
+    after_gp: bool,
+) {
+    // SAFETY: per the function's contract.
+    let dtor = unsafe { Dtor::new(dtor) };
+    let how = if after_gp {
+        Retire::DtorAfterGp(dtor)
+    } else {
+        Retire::DtorNow(dtor)
+    };
+    let r = match obj {
+        Some(obj) => TABLE.free(obj as usize, id, how).map(drop),
+        None => TABLE.free_all(id, how).map(drop),
+    };
+    if let Err(r) = r {
+        report_refusal(call, obj.unwrap_or(ptr::null_mut()), id, r);
+    }
+}
+
 /// `klp_shadow_free()`: `dtor(obj, data)` now, under the lock; memory after a grace period.
 ///
 /// # Safety
@@ -136,10 +166,7 @@ pub(crate) unsafe extern "C" fn rust_klp_shadow_free(
     dtor: kb::klp_shadow_dtor_t,
 ) {
     // SAFETY: per the function's contract.
-    let dtor = unsafe { Dtor::new(dtor) };
-    if let Err(r) = TABLE.free(obj as usize, id, Retire::DtorNow(dtor)) {
-        report_refusal(c_str!("free"), obj, id, r);
-    }
+    unsafe { free(c_str!("free"), Some(obj), id, dtor, false) }
 }
 
 /// `klp_shadow_free_all()`.
@@ -150,13 +177,10 @@ pub(crate) unsafe extern "C" fn rust_klp_shadow_free(
 #[no_mangle]
 pub(crate) unsafe extern "C" fn rust_klp_shadow_free_all(id: c_ulong, dtor: kb::klp_shadow_dtor_t) {
     // SAFETY: per the function's contract.
-    let dtor = unsafe { Dtor::new(dtor) };
-    if let Err(r) = TABLE.free_all(id, Retire::DtorNow(dtor)) {
-        report_refusal(c_str!("free_all"), ptr::null_mut(), id, r);
-    }
+    unsafe { free(c_str!("free_all"), None, id, dtor, false) }
 }
 
-/// Unlinks `<obj, id>` now; `dtor(obj, data)` and the freeing after a grace period.
+/// Removes `<obj, id>` now; `dtor(obj, data)` and the freeing after a grace period.
 ///
 /// # Safety
 ///
@@ -168,10 +192,7 @@ pub(crate) unsafe extern "C" fn rust_klp_shadow_free_rcu(
     dtor: kb::klp_shadow_dtor_t,
 ) {
     // SAFETY: per the function's contract.
-    let dtor = unsafe { Dtor::new(dtor) };
-    if let Err(r) = TABLE.free(obj as usize, id, Retire::DtorAfterGp(dtor)) {
-        report_refusal(c_str!("free_rcu"), obj, id, r);
-    }
+    unsafe { free(c_str!("free_rcu"), Some(obj), id, dtor, true) }
 }
 
 /// [`rust_klp_shadow_free_rcu`] of every variable of `id`.
@@ -185,8 +206,5 @@ pub(crate) unsafe extern "C" fn rust_klp_shadow_free_all_rcu(
     dtor: kb::klp_shadow_dtor_t,
 ) {
     // SAFETY: per the function's contract.
-    let dtor = unsafe { Dtor::new(dtor) };
-    if let Err(r) = TABLE.free_all(id, Retire::DtorAfterGp(dtor)) {
-        report_refusal(c_str!("free_all_rcu"), ptr::null_mut(), id, r);
-    }
+    unsafe { free(c_str!("free_all_rcu"), None, id, dtor, true) }
 }
