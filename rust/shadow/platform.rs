@@ -258,8 +258,8 @@ pub(crate) fn in_nmi() -> bool {
     unsafe { glue::rks_in_nmi() }
 }
 
-/// Whether this CPU holds a shard lock: the caller runs in a constructor or destructor called
-/// under it (or in an NMI that interrupted its holder).
+/// Whether the current task holds a shard lock on this CPU: the caller runs in a constructor or
+/// destructor called under it (or in an NMI that interrupted its holder).
 pub(crate) fn in_shard_lock() -> bool {
     // SAFETY: no precondition.
     unsafe { glue::rks_in_shard_lock() }

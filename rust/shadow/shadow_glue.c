@@ -7,7 +7,7 @@
  *
  *  - IRQ-safe spinlocks (spin_lock_irqsave), one lockdep class for all shards
  *    (writers never nest them: a writer called under one is refused), and
- *    the per-CPU flag that tells a writer it runs under one;
+ *    the per-CPU owner that tells a writer it runs under one;
  *  - the RCU read side, for Rust callers (rust_klp_rcu_read_lock/unlock) and
  *    around the lock-free lookup (rust_klp_shadow_get, so a lookup costs a
  *    single call into Rust);
@@ -30,6 +30,7 @@
 #include <linux/module.h>
 #include <linux/mutex.h>
 #include <linux/percpu.h>
+#include <linux/sched.h>
 #include <linux/notifier.h>
 #include <linux/preempt.h>
 #include <linux/rcupdate.h>
@@ -110,13 +111,15 @@ EXPORT_SYMBOL_GPL(rust_klp_rcu_read_unlock);
 static struct lock_class_key rks_shard_key;
 
 /*
- * Set while this CPU holds a shard lock.  The lock is taken with interrupts
- * off, so only the holder (and an NMI) can run on this CPU meanwhile: a
- * writer that finds it set was called by a constructor or destructor that
- * runs under the lock (or by an NMI handler), and taking a shard lock again
- * could deadlock.
+ * The task that holds a shard lock on this CPU, NULL if none.  The lock is
+ * taken with interrupts off, so only the holder (and an NMI) can run on this
+ * CPU meanwhile: a writer that finds itself here was called by a constructor
+ * or destructor that runs under the lock, and taking a shard lock again could
+ * deadlock.  (The task, not a flag: on PREEMPT_RT a spinlock_t sleeps, its
+ * holder stays on its CPU but can be preempted there, and another task must
+ * not be refused.)
  */
-static DEFINE_PER_CPU(bool, rks_in_shard);
+static DEFINE_PER_CPU(struct task_struct *, rks_shard_owner);
 
 void rks_lock_init(spinlock_t *lock)
 {
@@ -129,19 +132,19 @@ unsigned long rks_lock(spinlock_t *lock) __acquires(lock)
 	unsigned long flags;
 
 	spin_lock_irqsave(lock, flags);
-	__this_cpu_write(rks_in_shard, true);
+	this_cpu_write(rks_shard_owner, current);
 	return flags;
 }
 
 void rks_unlock(spinlock_t *lock, unsigned long flags) __releases(lock)
 {
-	__this_cpu_write(rks_in_shard, false);
+	this_cpu_write(rks_shard_owner, NULL);
 	spin_unlock_irqrestore(lock, flags);
 }
 
 bool rks_in_shard_lock(void)
 {
-	return this_cpu_read(rks_in_shard);
+	return this_cpu_read(rks_shard_owner) == current;
 }
 
 bool rks_in_nmi(void)
