@@ -53,6 +53,14 @@ static unsigned int stress_ops = 60000;
 module_param(stress_ops, uint, 0644);
 MODULE_PARM_DESC(stress_ops, "operations per stress kthread (default 60000)");
 
+/*
+ * test-shadow-faults.sh fails the table's own allocations (failslab,
+ * fail_page_alloc): then a GFP_KERNEL alloc may return NULL too.
+ */
+static bool stress_faults;
+module_param(stress_faults, bool, 0644);
+MODULE_PARM_DESC(stress_faults, "stress: accept NULL from GFP_KERNEL allocations too (default N)");
+
 /* Shadow ids of the cases; each case uses its own. */
 enum {
 	ID_BASIC = 0x5000,
@@ -667,6 +675,7 @@ struct stress {
 	struct rnd_state rnd;
 	int errors;
 	unsigned long ops;
+	unsigned long failed, failed_kernel;	/* allocations that returned NULL */
 	atomic_t *dtors;
 	struct completion done;
 };
@@ -682,6 +691,22 @@ static int value_ctor(void *obj, void *data, void *ctor_data)
 {
 	*(u32 *)data = (u32)(unsigned long)ctor_data;
 	return 0;
+}
+
+/*
+ * An allocation of an absent <obj, id> returned NULL: whether that is
+ * allowed (GFP_ATOMIC may fail; with stress_faults any allocation may) and
+ * nothing was inserted.  Counts the failures.
+ */
+static bool stress_null_ok(struct stress *s, gfp_t gfp, void *obj)
+{
+	if (gfpflags_allow_blocking(gfp)) {
+		if (!READ_ONCE(stress_faults))
+			return false;
+		s->failed_kernel++;
+	}
+	s->failed++;
+	return !rust_klp_shadow_get(obj, s->id);
 }
 
 /* One random operation on this worker's id; checks the result against the model. */
@@ -703,14 +728,16 @@ static void stress_op(struct stress *s, gfp_t gfp, u32 nobjs)
 		p = rust_klp_shadow_alloc(obj, s->id, 4, gfp, value_ctor, (void *)(unsigned long)v);
 		if (p && *p == v)
 			*m = v;
-		else if (p || gfpflags_allow_blocking(gfp))
+		else if (p || !stress_null_ok(s, gfp, obj))
 			s->errors++;
 		break;
 	case 5 ... 6:
 		p = rust_klp_shadow_get_or_alloc(obj, s->id, 4, gfp, value_ctor,
 						 (void *)(unsigned long)v);
-		if (!p && !*m && !gfpflags_allow_blocking(gfp))
-			break;	/* GFP_ATOMIC may fail */
+		if (!p && !*m) {
+			s->errors += !stress_null_ok(s, gfp, obj);
+			break;
+		}
 		if (!p || *p != (*m ?: v))
 			s->errors++;
 		else
@@ -769,7 +796,7 @@ static int case_stress(void)
 	struct stress *s;
 	struct hrtimer timer;
 	int errors = 0;
-	unsigned long timer_ops;
+	unsigned long timer_ops, failed = 0, failed_kernel = 0;
 
 	s = vcalloc(n + 1, sizeof(*s));
 	if (!s)
@@ -794,19 +821,22 @@ static int case_stress(void)
 		}
 		wait_for_completion(&s[i].done);
 		errors += s[i].errors;
+		failed += s[i].failed;
+		failed_kernel += s[i].failed_kernel;
 	}
 	WRITE_ONCE(irq_stress_stop, true);
 	hrtimer_cancel(&timer);
 	destroy_hrtimer_on_stack(&timer);
 	timer_ops = irq_stress->ops;
 	errors += irq_stress->errors;
+	failed += irq_stress->failed;
 	rust_klp_shadow_free_all(irq_stress->id, NULL);
 	rcu_barrier();
 	for (i = 0; i <= n; i++)
 		errors += live(s[i].id, NR_OBJS);
 	vfree(s);
-	pr_info("stress: %u kthreads x %u ops, %lu ops in hardirq, %d dtors\n", n, stress_ops,
-		timer_ops, atomic_read(&stress_dtors));
+	pr_info("stress: %u kthreads x %u ops, %lu ops in hardirq, %d dtors, %lu allocations failed (%lu with GFP_KERNEL)\n",
+		n, stress_ops, timer_ops, atomic_read(&stress_dtors), failed, failed_kernel);
 	CHECK(errors == 0, "%d results differ from the models (or variables left)", errors);
 	CHECK(timer_ops > 0, "the hrtimer never ran");
 	return 0;
