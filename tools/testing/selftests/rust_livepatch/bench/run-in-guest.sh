@@ -7,7 +7,9 @@
 #   run-in-guest.sh TABLE_KO BENCH_KO [BENCH_PARAM=VALUE ...]
 #
 # Writes to $RESULTS: results.txt (the benchmark's lines), table-stats-*.txt
-# (the table's debugfs before and after), dmesg.log.  Exits non-zero if a
+# (the table's debugfs before and after; the module itself adds a
+# "tablestats" line after each fill), guest-uname.txt (kernel, command line,
+# clocksource, TSC calibration), dmesg.log.  Exits non-zero if a
 # module did not load or the kernel log shows a splat.
 set -uo pipefail
 table_ko=$1 bench_ko=$2
@@ -20,6 +22,14 @@ mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug
 nproc >"$out/guest-cpus.txt"
 uname -a >"$out/guest-uname.txt"
 grep -m1 'model name' /proc/cpuinfo >>"$out/guest-uname.txt"
+# What the timings rest on: the command line, the clocksource (the module
+# reads the TSC; a watchdog that moved timekeeping off it shows here) and the
+# TSC rate the kernel calibrated (about 1 GHz under -icount shift=0).
+{
+	echo "cmdline: $(cat /proc/cmdline)"
+	echo "clocksource: $(cat /sys/devices/system/clocksource/clocksource0/current_clocksource 2>/dev/null)"
+	dmesg | grep -m3 -iE 'tsc: (refined|detected)|clocksource.*unstable'
+} >>"$out/guest-uname.txt"
 
 status=0
 if ! insmod "$table_ko"; then
@@ -37,6 +47,8 @@ else
 	status=1
 fi
 echo "run-in-guest: $(( $(date +%s) - start ))s in the benchmark" >&2
+echo "clocksource after: $(cat /sys/devices/system/clocksource/clocksource0/current_clocksource 2>/dev/null)" \
+	>>"$out/guest-uname.txt"
 [ -d $stats ] && grep -r . $stats >"$out/table-stats-after.txt" 2>/dev/null
 rmmod rust_klp_shadow || status=1
 dmesg >"$out/dmesg.log"
