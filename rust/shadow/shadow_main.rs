@@ -44,7 +44,7 @@ use table::Table;
 /// The atomics of `shard.rs` and `table.rs` (loom's in the host tests).
 mod sync {
     pub(crate) use core::sync::atomic::{
-        AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering,
+        AtomicBool, AtomicPtr, AtomicU16, AtomicU32, AtomicUsize, Ordering,
     };
 }
 

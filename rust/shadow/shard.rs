@@ -28,7 +28,7 @@
 //! `unsafe` code of the table's logic is in this file; `table.rs` has none.
 
 use crate::platform::{self, Dtor, Env, Gfp, RcuGuard, RcuHead, ShardGuard, ShardLock};
-use crate::sync::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use crate::sync::{AtomicBool, AtomicPtr, AtomicU16, AtomicU32, AtomicUsize, Ordering};
 use core::cell::UnsafeCell;
 use core::mem::{align_of, needs_drop, offset_of, size_of};
 use core::ptr::{self, NonNull};
@@ -231,10 +231,7 @@ pub(crate) const SLOTS: usize = 6;
 #[repr(C, align(64))]
 pub(crate) struct Line {
     slots: [AtomicPtr<Entry>; SLOTS],
-    /// The tags of slots 0-3, 16 bits each from the low end, compared four at a time.
-    tags_lo: AtomicU64,
-    /// The tags of slots 4 and 5.
-    tags_hi: AtomicU32,
+    tags: [AtomicU16; SLOTS],
     /// The entries that live in a later line although their probe started here or before.
     ovf: AtomicU32,
 }
@@ -242,45 +239,11 @@ pub(crate) struct Line {
 #[cfg(not(loom))]
 const _: () = assert!(size_of::<Line>() == 64);
 
-/// 1 in every 16-bit lane.
-const LANES_ONE: u64 = 0x0001_0001_0001_0001;
-/// The top bit of every 16-bit lane.
-const LANES_TOP: u64 = 0x8000_8000_8000_8000;
-
-/// The slots whose tag may be `tag`, as a bit mask (bit `s` for slot `s`): every slot whose tag
-/// is `tag`, and rarely one more (the SWAR zero-lane test can flag the lane above a match); the
-/// key is checked on the entry anyway. Branch-free: a miss costs a few instructions.
-pub(crate) fn matching_slots(tags_lo: u64, tags_hi: u32, tag: u16) -> u32 {
-    let t = u64::from(tag) * LANES_ONE;
-    let lanes = |x: u64| x.wrapping_sub(LANES_ONE) & !x & LANES_TOP;
-    let lo = lanes(tags_lo ^ t);
-    let hi = lanes(u64::from(tags_hi) ^ (t & 0xffff_ffff)) & 0x8000_8000;
-    // Lane top bits 15, 31, 47, 63 -> bits 0-3; 15, 31 of `hi` -> bits 4, 5.
-    let pack = |m: u64| ((m >> 15) & 1) | ((m >> 30) & 2) | ((m >> 45) & 4) | ((m >> 60) & 8);
-    (pack(lo) | (pack(hi) << 4)) as u32
-}
-
 impl Line {
-    /// Sets the tag of slot `s` (under the shard's lock: the only writer of the line).
-    fn set_tag(&self, s: usize, tag: u16) {
-        if s < 4 {
-            let sh = 16 * s;
-            let old = self.tags_lo.load(Ordering::Relaxed);
-            let new = (old & !(0xffff << sh)) | (u64::from(tag) << sh);
-            self.tags_lo.store(new, Ordering::Relaxed);
-        } else {
-            let sh = 16 * (s - 4);
-            let old = self.tags_hi.load(Ordering::Relaxed);
-            let new = (old & !(0xffff << sh)) | (u32::from(tag) << sh);
-            self.tags_hi.store(new, Ordering::Relaxed);
-        }
-    }
-
     fn new() -> Self {
         Self {
             slots: core::array::from_fn(|_| AtomicPtr::new(ptr::null_mut())),
-            tags_lo: AtomicU64::new(0),
-            tags_hi: AtomicU32::new(0),
+            tags: core::array::from_fn(|_| AtomicU16::new(0)),
             ovf: AtomicU32::new(0),
         }
     }
@@ -345,7 +308,6 @@ impl ArrayRef {
     ///
     /// As for [`ArrayRef::line`]; and the entries it points to are alive for `'a` (they are
     /// freed only after a grace period, or the caller holds the lock).
-    #[inline(always)]
     unsafe fn find<'a>(
         self,
         hash: u64,
@@ -354,19 +316,15 @@ impl ArrayRef {
         id: usize,
     ) -> Option<(&'a Entry, usize, usize)> {
         let tag = tag_of(hash);
-        let home = self.home(hash, shard_bits);
+        let mut i = self.home(hash, shard_bits);
         // At most every line once, even if writers keep every overflow count non-zero.
-        for i in home..home + self.len() {
+        for _ in 0..self.len() {
             // SAFETY: per the function's contract.
             let line = unsafe { self.line(i) };
-            let mut m = matching_slots(
-                line.tags_lo.load(Ordering::Relaxed),
-                line.tags_hi.load(Ordering::Relaxed),
-                tag,
-            );
-            while m != 0 {
-                let s = m.trailing_zeros() as usize;
-                m &= m - 1;
+            for s in 0..SLOTS {
+                if line.tags[s].load(Ordering::Relaxed) != tag {
+                    continue;
+                }
                 // Acquire: the entry's header (and its data) as written before its publication.
                 let p = line.slots[s].load(Ordering::Acquire);
                 // SAFETY: a non-null slot points to an entry that is alive for `'a` (contract).
@@ -379,6 +337,7 @@ impl ArrayRef {
             if line.ovf.load(Ordering::Relaxed) == 0 {
                 return None;
             }
+            i += 1;
         }
         None
     }
@@ -409,7 +368,7 @@ impl ArrayRef {
                     .ovf
                     .store(passed.ovf.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
             }
-            line.set_tag(s, tag_of(hash));
+            line.tags[s].store(tag_of(hash), Ordering::Relaxed);
             // Release: a reader that loads the pointer sees the initialised entry (and the data
             // its constructor wrote).
             line.slots[s].store(e.as_ptr(), Ordering::Release);

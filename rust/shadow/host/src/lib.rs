@@ -18,12 +18,12 @@ pub mod platform;
 pub(crate) mod sync {
     #[cfg(loom)]
     pub(crate) use loom::sync::atomic::{
-        AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering,
+        AtomicBool, AtomicPtr, AtomicU16, AtomicU32, AtomicUsize, Ordering,
     };
 
     #[cfg(not(loom))]
     pub(crate) use core::sync::atomic::{
-        AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering,
+        AtomicBool, AtomicPtr, AtomicU16, AtomicU32, AtomicUsize, Ordering,
     };
 }
 
