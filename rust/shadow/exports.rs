@@ -11,7 +11,7 @@
 
 use crate::glue;
 use crate::klp_bindings as kb;
-use crate::platform::{Dtor, Gfp, RcuGuard};
+use crate::platform::{Dtor, Gfp};
 use crate::table::{AllocError, Mode, Refusal, Retire};
 use crate::TABLE;
 use core::ptr;
@@ -25,16 +25,14 @@ pub(crate) fn report_refusal(call: &CStr, obj: *mut c_void, id: c_ulong, r: Refu
     unsafe { glue::rks_err_context(call.as_char_ptr(), obj, id, r == Refusal::Nmi) };
 }
 
-/// `klp_shadow_get()` under the caller's RCU read lock; `rust_klp_shadow_get()` in
-/// `shadow_glue.c` takes the lock and calls this.
+/// `klp_shadow_get()`: the data of `<obj, id>`, or NULL. Safe in any context, NMI included.
 ///
-/// # Safety
-///
-/// The caller holds `rcu_read_lock()`.
+/// The whole lookup is this one function: the RCU read lock is inline where the kernel's
+/// `rcu_read_lock()` is a compiler barrier ([`crate::platform::Env::read_lock`]), and the
+/// table's fast path is inlined here.
 #[no_mangle]
-pub(crate) unsafe extern "C" fn rks_get_rcu(obj: *mut c_void, id: c_ulong) -> *mut c_void {
-    // SAFETY: per the function's contract; the guard does not outlive the call.
-    let rcu = unsafe { RcuGuard::assume_held() };
+pub(crate) extern "C" fn rust_klp_shadow_get(obj: *mut c_void, id: c_ulong) -> *mut c_void {
+    let rcu = TABLE.env().read_lock();
     match TABLE.get(obj as usize, id, &rcu) {
         Some(data) => data.as_ptr().cast(),
         None => ptr::null_mut(),

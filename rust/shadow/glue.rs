@@ -8,7 +8,7 @@
 //! `glue_generated.rs` is made by `scripts/klp-bindgen` (`make rust/shadow/glue_generated.rs`)
 //! from the header, keeping only its `rks_*` functions and taking every kernel type from
 //! [`kernel::bindings`]: a prototype that drifts from the C is a compile error, not a silent
-//! ABI mismatch. The declarations of the functions Rust defines (`rks_get_rcu`, ...) check the
+//! ABI mismatch. The declarations of the functions Rust defines (`rks_get_bound_rcu`, ...) check the
 //! definitions' signatures the same way.
 
 #![allow(

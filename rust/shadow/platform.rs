@@ -17,6 +17,7 @@ use crate::klp_bindings as kb;
 use core::marker::PhantomData;
 use core::mem::ManuallyDrop;
 use core::ptr::{self, NonNull};
+use core::sync::atomic::{compiler_fence, Ordering};
 use kernel::bindings;
 use kernel::ffi::{c_ulong, c_void};
 use kernel::types::Opaque;
@@ -30,16 +31,21 @@ pub(crate) const MIN_ALIGN: usize = 8;
 
 /// `KMALLOC_MAX_SIZE`.
 pub(crate) fn max_alloc() -> usize {
-    // SAFETY: returns a constant.
-    unsafe { glue::rks_kmalloc_max() }
+    bindings::KMALLOC_MAX_SIZE as usize
 }
 
-/// The size to `kmalloc()` for `bytes`, and whether that allocation is 16-byte aligned.
+/// The size to `kmalloc()` for `bytes`, and whether that allocation is 16-byte aligned:
+/// `kmalloc()` of a power of two is naturally aligned
+/// (`Documentation/core-api/memory-allocation.rst`), so when `bytes` rounds up to one anyway,
+/// asking for the rounded size costs nothing.
 pub(crate) fn alloc_size(bytes: usize) -> (usize, bool) {
-    let mut aligned = false;
-    // SAFETY: `aligned` is a valid `bool` to write.
-    let size = unsafe { glue::rks_alloc_size(bytes, &mut aligned) };
-    (size, aligned)
+    // SAFETY: `kmalloc_size_roundup()` takes any size.
+    let r = unsafe { bindings::kmalloc_size_roundup(bytes) };
+    if r.is_power_of_two() && r >= 16 {
+        (r, true)
+    } else {
+        (bytes, MIN_ALIGN >= 16)
+    }
 }
 
 /// `kzalloc()`.
@@ -148,10 +154,28 @@ impl RcuGuard<'_> {
     }
 }
 
+/// Whether this kernel's `rcu_read_lock()` and `rcu_read_unlock()` are compiler barriers and
+/// nothing else: no preemptible RCU (which counts readers), no preempt count (which
+/// `preempt_disable()` would increment), no lockdep (`rcu_lock_acquire()`), no strict grace
+/// periods. Readers then do what the C inlines do, without calling out of Rust.
+const RCU_READ_IS_BARRIER: bool = cfg!(not(any(
+    CONFIG_PREEMPT_RCU,
+    CONFIG_PREEMPT_COUNT,
+    CONFIG_DEBUG_LOCK_ALLOC,
+    CONFIG_PROVE_RCU,
+    CONFIG_RCU_STRICT_GRACE_PERIOD
+)));
+
 impl Drop for RcuGuard<'_> {
+    #[inline(always)]
     fn drop(&mut self) {
-        // SAFETY: the guard was made by `Env::read_lock`, whose lock this releases.
-        unsafe { kb::rust_klp_rcu_read_unlock() };
+        if RCU_READ_IS_BARRIER {
+            // `barrier()`.
+            compiler_fence(Ordering::SeqCst);
+        } else {
+            // SAFETY: the guard was made by `Env::read_lock`, whose lock this releases.
+            unsafe { kb::rust_klp_rcu_read_unlock() };
+        }
     }
 }
 
@@ -163,10 +187,16 @@ impl Env {
         Env
     }
 
-    /// `rcu_read_lock()`.
+    /// `rcu_read_lock()`: inline where it is a compiler barrier, a call into C otherwise.
+    #[inline(always)]
     pub(crate) fn read_lock(&self) -> RcuGuard<'_> {
-        // SAFETY: no precondition; the guard's drop unlocks.
-        unsafe { kb::rust_klp_rcu_read_lock() };
+        if RCU_READ_IS_BARRIER {
+            // `barrier()`.
+            compiler_fence(Ordering::SeqCst);
+        } else {
+            // SAFETY: no precondition; the guard's drop unlocks.
+            unsafe { kb::rust_klp_rcu_read_lock() };
+        }
         RcuGuard(PhantomData)
     }
 
@@ -252,15 +282,24 @@ pub(crate) fn may_sleep() -> bool {
     unsafe { kb::rust_klp_may_sleep() }
 }
 
-/// `in_nmi()`.
-pub(crate) fn in_nmi() -> bool {
-    // SAFETY: no precondition.
-    unsafe { glue::rks_in_nmi() }
+/// Where a writer (alloc, free) was called from, as far as the table cares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum WriterContext {
+    /// Anywhere writers may run.
+    Any,
+    /// `in_nmi()`.
+    Nmi,
+    /// The current task holds a shard lock on this CPU: the caller runs in a constructor or
+    /// destructor called under it (or in an NMI that interrupted its holder).
+    ShardLock,
 }
 
-/// Whether the current task holds a shard lock on this CPU: the caller runs in a constructor or
-/// destructor called under it (or in an NMI that interrupted its holder).
-pub(crate) fn in_shard_lock() -> bool {
+/// The [`WriterContext`] of the caller, in one call into C.
+pub(crate) fn writer_context() -> WriterContext {
     // SAFETY: no precondition.
-    unsafe { glue::rks_in_shard_lock() }
+    match unsafe { glue::rks_writer_context() } as u32 {
+        glue::rks_context_RKS_CTX_NMI => WriterContext::Nmi,
+        glue::rks_context_RKS_CTX_SHARD_LOCK => WriterContext::ShardLock,
+        _ => WriterContext::Any,
+    }
 }

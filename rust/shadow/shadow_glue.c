@@ -8,9 +8,8 @@
  *  - IRQ-safe spinlocks (spin_lock_irqsave), one lockdep class for all shards
  *    (writers never nest them: a writer called under one is refused), and
  *    the per-CPU owner that tells a writer it runs under one;
- *  - the RCU read side, for Rust callers (rust_klp_rcu_read_lock/unlock) and
- *    around the lock-free lookup (rust_klp_shadow_get, so a lookup costs a
- *    single call into Rust);
+ *  - the RCU read side, for Rust callers (rust_klp_rcu_read_lock/unlock),
+ *    where the kernel's rcu_read_lock() is more than a compiler barrier;
  *  - kzalloc/kvzalloc with the caller's gfp flags, kmalloc size rounding;
  *  - debugfs and seq_file;
  *  - the reports, with the texts of kernel/livepatch/shadow.c and %p;
@@ -45,16 +44,6 @@ static_assert(ARCH_KMALLOC_MINALIGN >= 8);
 
 /* --- The C ABI ----------------------------------------------------------- */
 
-void *rust_klp_shadow_get(void *obj, unsigned long id)
-{
-	void *data;
-
-	rcu_read_lock();
-	data = rks_get_rcu(obj, id);
-	rcu_read_unlock();
-
-	return data;
-}
 EXPORT_SYMBOL_GPL(rust_klp_shadow_get);
 EXPORT_SYMBOL_GPL(rust_klp_shadow_alloc);
 EXPORT_SYMBOL_GPL(rust_klp_shadow_get_or_alloc);
@@ -142,14 +131,14 @@ void rks_unlock(spinlock_t *lock, unsigned long flags) __releases(lock)
 	spin_unlock_irqrestore(lock, flags);
 }
 
-bool rks_in_shard_lock(void)
+/* One call per write: whether the caller is in NMI context or under a shard lock. */
+int rks_writer_context(void)
 {
-	return this_cpu_read(rks_shard_owner) == current;
-}
-
-bool rks_in_nmi(void)
-{
-	return in_nmi();
+	if (in_nmi())
+		return RKS_CTX_NMI;
+	if (this_cpu_read(rks_shard_owner) == current)
+		return RKS_CTX_SHARD_LOCK;
+	return RKS_CTX_TASK;
 }
 
 /* --- Memory ---------------------------------------------------------------- */
@@ -166,29 +155,6 @@ void *rks_table_alloc(size_t size, gfp_t gfp)
 	if (gfpflags_allow_blocking(gfp))
 		return kvmalloc(size, gfp);
 	return kmalloc(size, gfp);
-}
-
-/*
- * The size to kmalloc() for @size bytes, and whether that allocation is
- * RUST_KLP_SHADOW_DATA_ALIGN-aligned: kmalloc() of a power of two is
- * naturally aligned (Documentation/core-api/memory-allocation.rst), so when
- * @size rounds up to one anyway, asking for the rounded size costs nothing.
- */
-size_t rks_alloc_size(size_t size, bool *aligned)
-{
-	size_t r = kmalloc_size_roundup(size);
-
-	if (is_power_of_2(r) && r >= RUST_KLP_SHADOW_DATA_ALIGN) {
-		*aligned = true;
-		return r;
-	}
-	*aligned = ARCH_KMALLOC_MINALIGN >= RUST_KLP_SHADOW_DATA_ALIGN;
-	return size;
-}
-
-size_t rks_kmalloc_max(void)
-{
-	return KMALLOC_MAX_SIZE;
 }
 
 /*

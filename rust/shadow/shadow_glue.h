@@ -14,7 +14,6 @@
 #include "rust_klp_shadow.h"
 
 /* Defined in Rust (ffi.rs). */
-void *rks_get_rcu(void *obj, unsigned long id);
 void *rks_get_bound_rcu(const struct rust_klp_shadow_binding *binding, unsigned long gen,
 			void *obj);
 void rks_module_going(struct module *mod);
@@ -27,10 +26,13 @@ unsigned long rks_lock(spinlock_t *lock);
 void rks_unlock(spinlock_t *lock, unsigned long flags);
 void *rks_kzalloc(size_t size, gfp_t gfp);
 void *rks_table_alloc(size_t size, gfp_t gfp);
-size_t rks_alloc_size(size_t size, bool *aligned);
-size_t rks_kmalloc_max(void);
-bool rks_in_shard_lock(void);
-bool rks_in_nmi(void);
+/* What rks_writer_context() says of the caller. */
+enum rks_context {
+	RKS_CTX_TASK,		/* may write */
+	RKS_CTX_NMI,		/* in_nmi() */
+	RKS_CTX_SHARD_LOCK,	/* runs under a shard lock it holds */
+};
+int rks_writer_context(void);
 void rks_resched_point(void);
 void rks_warn_duplicate(void *obj, unsigned long id);
 void rks_err_ctor(void *obj, unsigned long id, int err);

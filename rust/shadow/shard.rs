@@ -42,11 +42,14 @@ const PAD: usize = DATA_ALIGN - platform::MIN_ALIGN;
 const _: () = assert!(DATA_ALIGN.is_power_of_two() && platform::MIN_ALIGN <= DATA_ALIGN);
 const _: () = assert!(align_of::<Entry>() <= platform::MIN_ALIGN);
 
-/// The header of a shadow variable; its data follows, aligned to [`DATA_ALIGN`].
+/// The header of a shadow variable; its data follows right after it, aligned to [`DATA_ALIGN`].
+///
+/// The header is placed `pad` bytes into its allocation, so that the data starts at a fixed
+/// offset from it ([`HDR`]) however the allocator aligned the allocation.
 ///
 /// # Invariants
 ///
-/// - `obj`, `id` and `size` never change.
+/// - `obj`, `id`, `size` and `pad` never change.
 /// - The memory of an entry that was in a published array is freed only after an RCU grace
 ///   period that started after it was removed from every array.
 #[repr(C)]
@@ -54,28 +57,39 @@ pub(crate) struct Entry {
     obj: usize,
     id: usize,
     /// The data size.
-    size: usize,
+    size: u32,
+    /// The bytes of the allocation in front of the header.
+    pad: u32,
     /// After removal: the encoded destructor to run after the grace period (0 for none).
     dtor: AtomicUsize,
     /// Used by `call_rcu` once the entry is removed.
     rcu: UnsafeCell<RcuHead>,
 }
 
-/// Size of the header in front of the data.
+/// Size of the header, and offset of the data from it.
 const HDR: usize = size_of::<Entry>();
 
-/// Offset of the data from an entry aligned to [`DATA_ALIGN`].
-const DATA_OFF: usize = (HDR + DATA_ALIGN - 1) & !(DATA_ALIGN - 1);
+const _: () = assert!(HDR % DATA_ALIGN == 0);
 
 impl Entry {
-    /// The data of the shadow variable at `e`: the first [`DATA_ALIGN`]-aligned byte after the
-    /// header. Computed from the pointer to the whole allocation, which the data is part of.
+    /// The data of the shadow variable at `e`, right after its header.
+    #[inline(always)]
     fn data_of(e: NonNull<Entry>) -> NonNull<u8> {
-        let base = e.as_ptr().cast::<u8>();
-        let addr = base as usize + HDR;
-        let off = ((addr + DATA_ALIGN - 1) & !(DATA_ALIGN - 1)) - base as usize;
-        // `off` stays inside the allocation (see `NewEntry::new`), so the result is not null.
-        NonNull::new(base.wrapping_add(off)).unwrap_or(e.cast())
+        // SAFETY: the data is part of the entry's allocation (see `NewEntry::new`), so the result
+        // stays inside it and is not null.
+        unsafe { e.cast::<u8>().add(HDR) }
+    }
+
+    /// The start of the allocation of the entry at `e`.
+    fn alloc_of(e: NonNull<Entry>) -> NonNull<u8> {
+        // SAFETY: `e` is an initialised entry (callers' contracts), `pad` bytes into its
+        // allocation, whose start is not null.
+        unsafe { e.cast::<u8>().sub(e.as_ref().pad as usize) }
+    }
+
+    /// The data size.
+    fn size(&self) -> usize {
+        self.size as usize
     }
 
     fn matches(&self, obj: usize, id: usize) -> bool {
@@ -83,16 +97,21 @@ impl Entry {
     }
 }
 
+/// log2 of the number of shards of a table (two shards under loom, to keep its state space
+/// small).
+pub(crate) const SHARD_BITS: u32 = if cfg!(loom) { 1 } else { 6 };
+
 /// Hashes `<obj, id>` to 64 bits with one multiply (Fibonacci hashing).
 ///
-/// Object pointers are aligned and ids are small integers, so the id is xored in twice: into
-/// the low half, where it separates the variables of one object, and into the high half. The
-/// product's top bits depend on every bit of the key: they select the shard, then the line.
-/// Bits 32-47 are the tag, which separates the keys that share a line.
+/// Object pointers differ in their low bits and ids are small integers, so the id is rotated
+/// into the high half before the multiply, where it does not cancel out against the object's
+/// bits. The product's top bits depend on every bit of the key: they select the shard, then the
+/// line. Bits 32-47 are the tag, which separates the keys that share a line: they depend on the
+/// object's low 48 bits and the id's low 16.
+#[inline(always)]
 pub(crate) fn hash(obj: usize, id: usize) -> u64 {
     const K: u64 = 0x9e37_79b9_7f4a_7c15;
-    let id = id as u64;
-    ((obj as u64) ^ id ^ id.rotate_left(32)).wrapping_mul(K)
+    ((obj as u64) ^ (id as u64).rotate_left(32)).wrapping_mul(K)
 }
 
 fn tag_of(hash: u64) -> u16 {
@@ -110,7 +129,9 @@ pub(crate) enum AllocFail {
 
 /// The largest data size a shadow variable can have.
 pub(crate) fn max_size() -> usize {
-    platform::max_alloc().saturating_sub(HDR + PAD)
+    platform::max_alloc()
+        .saturating_sub(HDR + PAD)
+        .min(u32::MAX as usize)
 }
 
 /// A shadow variable that is allocated but not (yet) in a table; it owns its memory.
@@ -136,19 +157,29 @@ impl NewEntry {
         // One byte at least, so that the data pointer of a size-0 variable stays inside its
         // allocation and is unique.
         let body = size.max(1);
-        let (bytes, aligned) = platform::alloc_size(DATA_OFF + body);
-        // Data at `DATA_OFF` if the allocation is `DATA_ALIGN`-aligned; otherwise at most `PAD`
-        // bytes further.
+        let (bytes, aligned) = platform::alloc_size(HDR + body);
+        // The header at the start if the allocation is `DATA_ALIGN`-aligned; otherwise at most
+        // `PAD` bytes further.
         let bytes = if aligned { bytes } else { HDR + PAD + body };
         let mem = platform::alloc_zeroed(bytes, gfp).ok_or(AllocFail::NoMem)?;
-        let entry = mem.cast::<Entry>();
-        // SAFETY: `mem` is a fresh allocation of at least `HDR` bytes, aligned to at least
-        // `MIN_ALIGN`, which is enough for `Entry` (asserted above).
+        let pad = (mem.as_ptr() as usize).wrapping_neg() & (DATA_ALIGN - 1);
+        if pad + HDR + body > bytes {
+            // An allocator that promised `DATA_ALIGN` and did not keep it; never expected.
+            // SAFETY: just allocated, nothing refers to it.
+            unsafe { platform::free(mem) };
+            return Err(AllocFail::NoMem);
+        }
+        // SAFETY: `pad + HDR <= bytes`: the header is inside the allocation.
+        let entry = unsafe { mem.add(pad) }.cast::<Entry>();
+        // SAFETY: `entry` is inside a fresh allocation with `HDR` bytes after it, aligned to
+        // `MIN_ALIGN` (the allocation and `pad` both are), which is enough for `Entry` (asserted
+        // above). `size` fits in `u32` (`max_size`), `pad` is less than `DATA_ALIGN`.
         unsafe {
             entry.as_ptr().write(Entry {
                 obj,
                 id,
-                size,
+                size: size as u32,
+                pad: pad as u32,
                 dtor: AtomicUsize::new(0),
                 rcu: UnsafeCell::new(platform::new_rcu_head()),
             })
@@ -182,10 +213,11 @@ impl Drop for NewEntry {
 ///
 /// `e` is an initialised entry from `NewEntry::new` that nothing refers to any more.
 unsafe fn free_entry(e: NonNull<Entry>) {
+    let mem = Entry::alloc_of(e);
     // SAFETY: per the function's contract.
     unsafe {
         ptr::drop_in_place(e.as_ptr());
-        platform::free(e.cast());
+        platform::free(mem);
     }
 }
 
@@ -223,18 +255,31 @@ pub(crate) enum Retire {
 /// The slots of a line.
 pub(crate) const SLOTS: usize = 6;
 
-/// One bucket: a cache line of entry pointers, their tags and an overflow count.
+/// One bucket: a cache line of entry pointers, their tags, which of them are used, and an
+/// overflow count.
 ///
-/// A slot is free when its pointer is null; its tag is then meaningless. Readers compare tags
-/// first and dereference only the pointer of a matching tag, so a hit reads this line and the
-/// entry (header and data share the entry's first line), and a miss usually this line only.
+/// A slot is free when its pointer is null; its tag is then meaningless. `meta` has one bit per
+/// used slot (set after the slot is filled, cleared when it is emptied) and, above them, the
+/// overflow count: the entries that live in a later line although their probe started here or
+/// before. Readers load `meta` once, compare the tags of the used slots only and dereference
+/// only the pointer of a matching tag, so a hit reads this line and the entry (header and data
+/// share the entry's first line), a miss usually this line only, and a miss on an empty line
+/// costs one load.
 #[repr(C, align(64))]
 pub(crate) struct Line {
     slots: [AtomicPtr<Entry>; SLOTS],
     tags: [AtomicU16; SLOTS],
-    /// The entries that live in a later line although their probe started here or before.
-    ovf: AtomicU32,
+    meta: AtomicU32,
 }
+
+/// The used-slot bits of [`Line::meta`].
+const USED: u32 = (1 << SLOTS) - 1;
+
+/// The overflow count's unit in [`Line::meta`]: it has 26 bits, more than the entries of the
+/// largest shard ([`MAX_LINES`] times [`SLOTS`]).
+const OVF_ONE: u32 = 1 << SLOTS;
+
+const _: () = assert!((MAX_LINES * SLOTS) as u64 <= (u32::MAX / OVF_ONE) as u64);
 
 #[cfg(not(loom))]
 const _: () = assert!(size_of::<Line>() == 64);
@@ -244,14 +289,66 @@ impl Line {
         Self {
             slots: core::array::from_fn(|_| AtomicPtr::new(ptr::null_mut())),
             tags: core::array::from_fn(|_| AtomicU16::new(0)),
-            ovf: AtomicU32::new(0),
+            meta: AtomicU32::new(0),
         }
+    }
+
+    /// Whether an entry lives in a later line although its probe passed this one (racy unless
+    /// locked).
+    fn overflows(&self) -> bool {
+        self.meta.load(Ordering::Relaxed) >= OVF_ONE
+    }
+
+    /// Adds `d` (wrapping) to `meta`; under the shard's lock, the only writer. Release: a reader
+    /// that sees a used bit sees the slot and tag written before it.
+    fn meta_add(&self, d: u32) {
+        self.meta.store(
+            self.meta.load(Ordering::Relaxed).wrapping_add(d),
+            Ordering::Release,
+        );
     }
 }
 
+/// Looks `<obj, id>`, tagged `tag`, up in the slots of `line` that `meta` (its `meta`, loaded
+/// with `Acquire`) shows used; returns the entry and its slot.
+///
+/// # Safety
+///
+/// The entries `line` points to are alive for `'a` (as for [`ArrayRef::find`]).
+#[inline(always)]
+unsafe fn scan<'a>(
+    line: &Line,
+    meta: u32,
+    tag: u16,
+    obj: usize,
+    id: usize,
+) -> Option<(&'a Entry, usize)> {
+    let mut used = meta & USED;
+    while used != 0 {
+        let s = used.trailing_zeros() as usize;
+        used &= used - 1;
+        let (Some(t), Some(slot)) = (line.tags.get(s), line.slots.get(s)) else {
+            break;
+        };
+        if t.load(Ordering::Relaxed) != tag {
+            continue;
+        }
+        // Acquire: the entry's header (and its data) as written before its publication.
+        let p = slot.load(Ordering::Acquire);
+        // SAFETY: a non-null slot points to an entry that is alive for `'a` (contract).
+        if let Some(e) = unsafe { p.as_ref() } {
+            if e.matches(obj, id) {
+                return Some((e, s));
+            }
+        }
+    }
+    None
+}
+
 /// A published or retiring array of lines, as one word: the address of its first line (aligned
-/// to 64 bytes) with log2 of its line count in the low 6 bits, so that readers load both with
-/// one atomic load.
+/// to 64 bytes) with 63 minus log2 of its line count in the low 6 bits (the shift that takes a
+/// hash to its home line: see [`ArrayRef::home`]), so that readers load both with one atomic
+/// load.
 #[derive(Clone, Copy)]
 struct ArrayRef {
     lines: NonNull<Line>,
@@ -266,15 +363,18 @@ const _: () = assert!(align_of::<Line>() > SHIFT_MASK);
 impl ArrayRef {
     fn encode(self) -> *mut Line {
         // `wrapping_byte_add` keeps the pointer's provenance; the low bits are free (aligned).
-        self.lines.as_ptr().wrapping_byte_add(self.shift as usize)
+        self.lines
+            .as_ptr()
+            .wrapping_byte_add(SHIFT_MASK - self.shift as usize)
     }
 
+    #[inline(always)]
     fn decode(p: *mut Line) -> Option<Self> {
-        let shift = (p as usize) & SHIFT_MASK;
-        let lines = NonNull::new(p.wrapping_byte_sub(shift))?;
+        let low = (p as usize) & SHIFT_MASK;
+        let lines = NonNull::new(p.wrapping_byte_sub(low))?;
         Some(Self {
             lines,
-            shift: shift as u32,
+            shift: (SHIFT_MASK - low) as u32,
         })
     }
 
@@ -282,12 +382,12 @@ impl ArrayRef {
         1 << self.shift
     }
 
-    /// The home line of `hash`: the bits right below those that chose the shard.
-    fn home(self, hash: u64, shard_bits: u32) -> usize {
-        if self.shift == 0 {
-            return 0;
-        }
-        ((hash << shard_bits) >> (64 - self.shift)) as usize
+    /// The home line of `hash`: the `shift` bits right below those that chose the shard. (Shifted
+    /// by one first, so that the second shift, by the encoded `63 - shift`, is less than 64 even
+    /// for an array of one line; the compiler folds `63 - shift` back into the encoded bits.)
+    #[inline(always)]
+    fn home(self, hash: u64) -> usize {
+        (((hash << SHARD_BITS) >> 1) >> (SHIFT_MASK as u32 - self.shift)) as usize
     }
 
     /// Line `i` (taken modulo the length).
@@ -302,42 +402,119 @@ impl ArrayRef {
         unsafe { &*self.lines.as_ptr().add(i & (self.len() - 1)) }
     }
 
+    /// Line `i`, which is less than the length.
+    ///
+    /// # Safety
+    ///
+    /// As for [`ArrayRef::line`], and `i < self.len()`.
+    #[inline(always)]
+    unsafe fn line_at<'a>(self, i: usize) -> &'a Line {
+        debug_assert!(i < self.len());
+        // SAFETY: `i < len` lines were initialised by `NewArray::new` in one allocation whose
+        // provenance `lines` carries; alive per the contract.
+        unsafe { &*self.lines.as_ptr().add(i) }
+    }
+
     /// Looks `<obj, id>` up; returns its entry and where it is (line, slot).
+    ///
+    /// The home line is read inline; the lines after it, which a lookup needs only when an
+    /// entry overflowed past the home line, out of line ([`ArrayRef::find_after`]).
     ///
     /// # Safety
     ///
     /// As for [`ArrayRef::line`]; and the entries it points to are alive for `'a` (they are
     /// freed only after a grace period, or the caller holds the lock).
+    #[inline(always)]
     unsafe fn find<'a>(
         self,
         hash: u64,
-        shard_bits: u32,
         obj: usize,
         id: usize,
     ) -> Option<(&'a Entry, usize, usize)> {
         let tag = tag_of(hash);
-        let mut i = self.home(hash, shard_bits);
+        let home = self.home(hash);
+        // SAFETY: `home < len`; per the function's contract.
+        let line = unsafe { self.line_at(home) };
+        // Acquire: the slots and tags of the used bits it shows.
+        let meta = line.meta.load(Ordering::Acquire);
+        // SAFETY: per the function's contract.
+        if let Some((e, s)) = unsafe { scan(line, meta, tag, obj, id) } {
+            return Some((e, home, s));
+        }
+        if meta < OVF_ONE {
+            return None;
+        }
+        // SAFETY: per the function's contract.
+        unsafe { self.find_after(home, tag, obj, id) }
+    }
+
+    /// [`ArrayRef::find`] for readers, who need the entry only: its fast path fits in few
+    /// registers.
+    ///
+    /// # Safety
+    ///
+    /// As for [`ArrayRef::find`].
+    #[inline(always)]
+    unsafe fn get<'a>(self, hash: u64, obj: usize, id: usize) -> Option<&'a Entry> {
+        let tag = tag_of(hash);
+        let home = self.home(hash);
+        // SAFETY: `home < len`; per the function's contract.
+        let line = unsafe { self.line_at(home) };
+        // Acquire: the slots and tags of the used bits it shows.
+        let meta = line.meta.load(Ordering::Acquire);
+        // SAFETY: per the function's contract.
+        if let Some((e, _)) = unsafe { scan(line, meta, tag, obj, id) } {
+            return Some(e);
+        }
+        if meta < OVF_ONE {
+            return None;
+        }
+        // SAFETY: per the function's contract.
+        unsafe { self.get_after(home, tag, obj, id) }
+    }
+
+    /// [`ArrayRef::get`] in the lines after `home`.
+    ///
+    /// # Safety
+    ///
+    /// As for [`ArrayRef::find`].
+    #[inline(never)]
+    unsafe fn get_after<'a>(
+        self,
+        home: usize,
+        tag: u16,
+        obj: usize,
+        id: usize,
+    ) -> Option<&'a Entry> {
+        // SAFETY: per the function's contract.
+        unsafe { self.find_after(home, tag, obj, id) }.map(|(e, _, _)| e)
+    }
+
+    /// [`ArrayRef::find`] in the lines after `home`.
+    ///
+    /// # Safety
+    ///
+    /// As for [`ArrayRef::find`].
+    unsafe fn find_after<'a>(
+        self,
+        home: usize,
+        tag: u16,
+        obj: usize,
+        id: usize,
+    ) -> Option<(&'a Entry, usize, usize)> {
         // At most every line once, even if writers keep every overflow count non-zero.
-        for _ in 0..self.len() {
+        for k in 1..self.len() {
+            let i = (home + k) & (self.len() - 1);
             // SAFETY: per the function's contract.
-            let line = unsafe { self.line(i) };
-            for s in 0..SLOTS {
-                if line.tags[s].load(Ordering::Relaxed) != tag {
-                    continue;
-                }
-                // Acquire: the entry's header (and its data) as written before its publication.
-                let p = line.slots[s].load(Ordering::Acquire);
-                // SAFETY: a non-null slot points to an entry that is alive for `'a` (contract).
-                if let Some(e) = unsafe { p.as_ref() } {
-                    if e.matches(obj, id) {
-                        return Some((e, i & (self.len() - 1), s));
-                    }
-                }
+            let line = unsafe { self.line_at(i) };
+            let meta = line.meta.load(Ordering::Acquire);
+            // SAFETY: per the function's contract.
+            if let Some((e, s)) = unsafe { scan(line, meta, tag, obj, id) } {
+                return Some((e, i, s));
             }
-            if line.ovf.load(Ordering::Relaxed) == 0 {
+            if meta < OVF_ONE {
                 return None;
             }
-            i += 1;
         }
         None
     }
@@ -349,8 +526,8 @@ impl ArrayRef {
     ///
     /// The caller holds the shard's lock, the array is the shard's (published, or being built),
     /// and `e` is initialised and stays alive while it is in the array.
-    unsafe fn place(self, hash: u64, shard_bits: u32, e: NonNull<Entry>) -> Option<usize> {
-        let home = self.home(hash, shard_bits);
+    unsafe fn place(self, hash: u64, e: NonNull<Entry>) -> Option<usize> {
+        let home = self.home(hash);
         for k in 0..self.len() {
             // SAFETY: per the function's contract.
             let line = unsafe { self.line(home + k) };
@@ -363,15 +540,13 @@ impl ArrayRef {
             };
             for j in 0..k {
                 // SAFETY: as above.
-                let passed = unsafe { self.line(home + j) };
-                passed
-                    .ovf
-                    .store(passed.ovf.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+                unsafe { self.line(home + j) }.meta_add(OVF_ONE);
             }
             line.tags[s].store(tag_of(hash), Ordering::Relaxed);
             // Release: a reader that loads the pointer sees the initialised entry (and the data
             // its constructor wrote).
             line.slots[s].store(e.as_ptr(), Ordering::Release);
+            line.meta_add(1 << s);
             return Some((home + k) & (self.len() - 1));
         }
         None
@@ -382,8 +557,8 @@ impl ArrayRef {
     /// # Safety
     ///
     /// As for [`ArrayRef::place`].
-    unsafe fn has_room(self, hash: u64, shard_bits: u32) -> bool {
-        let home = self.home(hash, shard_bits);
+    unsafe fn has_room(self, hash: u64) -> bool {
+        let home = self.home(hash);
         (0..self.len()).any(|k| {
             // SAFETY: per the function's contract.
             let line = unsafe { self.line(home + k) };
@@ -399,17 +574,16 @@ impl ArrayRef {
     /// # Safety
     ///
     /// As for [`ArrayRef::place`]; the slot holds the entry of `hash`.
-    unsafe fn unplace(self, hash: u64, shard_bits: u32, at: usize, s: usize) {
-        let home = self.home(hash, shard_bits);
+    unsafe fn unplace(self, hash: u64, at: usize, s: usize) {
+        let home = self.home(hash);
         let dist = at.wrapping_sub(home) & (self.len() - 1);
         // SAFETY: per the function's contract.
-        unsafe { self.line(at) }.slots[s].store(ptr::null_mut(), Ordering::Release);
+        let line = unsafe { self.line(at) };
+        line.meta_add((1u32 << s).wrapping_neg());
+        line.slots[s].store(ptr::null_mut(), Ordering::Release);
         for j in 0..dist {
             // SAFETY: as above.
-            let passed = unsafe { self.line(home + j) };
-            passed
-                .ovf
-                .store(passed.ovf.load(Ordering::Relaxed) - 1, Ordering::Relaxed);
+            unsafe { self.line(home + j) }.meta_add(OVF_ONE.wrapping_neg());
         }
     }
 
@@ -418,13 +592,8 @@ impl ArrayRef {
     /// # Safety
     ///
     /// As for [`ArrayRef::place`].
-    unsafe fn position(
-        self,
-        hash: u64,
-        shard_bits: u32,
-        e: NonNull<Entry>,
-    ) -> Option<(usize, usize)> {
-        let home = self.home(hash, shard_bits);
+    unsafe fn position(self, hash: u64, e: NonNull<Entry>) -> Option<(usize, usize)> {
+        let home = self.home(hash);
         for k in 0..self.len() {
             // SAFETY: per the function's contract.
             let line = unsafe { self.line(home + k) };
@@ -435,7 +604,7 @@ impl ArrayRef {
             {
                 return Some(((home + k) & (self.len() - 1), s));
             }
-            if line.ovf.load(Ordering::Relaxed) == 0 {
+            if !line.overflows() {
                 break;
             }
         }
@@ -674,8 +843,6 @@ pub(crate) struct Shard {
     /// A resize migrates (`ws.next` is set); read without the lock to decide whether to
     /// allocate an array before taking it.
     resizing: AtomicBool,
-    /// The number of top bits of a hash that choose the shard (the table's).
-    shard_bits: u32,
 }
 
 // SAFETY: `ws` is only used under the lock (type invariant); the rest is atomics and the lock.
@@ -684,7 +851,7 @@ unsafe impl Sync for Shard {}
 unsafe impl Send for Shard {}
 
 macro_rules! new_shard {
-    ($bits:expr) => {
+    () => {
         Shard {
             rd: ReadMostly {
                 cur: AtomicPtr::new(ptr::null_mut()),
@@ -701,23 +868,21 @@ macro_rules! new_shard {
                 aborts: 0,
             }),
             resizing: AtomicBool::new(false),
-            shard_bits: $bits,
         }
     };
 }
 
 impl Shard {
-    /// An empty shard without an array, for a table of `2^bits` shards; `init` must run before
-    /// it is used.
+    /// An empty shard without an array; `init` must run before it is used.
     #[cfg(not(loom))]
-    pub(crate) const fn new(bits: u32) -> Self {
-        new_shard!(bits)
+    pub(crate) const fn new() -> Self {
+        new_shard!()
     }
 
     /// An empty shard without an array (loom's atomics have no `const` constructor).
     #[cfg(loom)]
-    pub(crate) fn new(bits: u32) -> Self {
-        new_shard!(bits)
+    pub(crate) fn new() -> Self {
+        new_shard!()
     }
 
     /// Initialises the lock; before anything else.
@@ -741,6 +906,7 @@ impl Shard {
     }
 
     /// Looks `<obj, id>` up without locking, retrying or waiting; returns its data.
+    #[inline(always)]
     pub(crate) fn lookup(
         &self,
         hash: u64,
@@ -752,7 +918,7 @@ impl Shard {
         // SAFETY: a published array is freed only after a grace period that started after it was
         // replaced, and so is an entry after its removal (type invariants); `_rcu` proves that we
         // are inside a read-side critical section, which such a grace period waits for.
-        let (e, _, _) = unsafe { a.find(hash, self.shard_bits, obj, id) }?;
+        let e = unsafe { a.get(hash, obj, id) }?;
         Some(Entry::data_of(NonNull::from(e)))
     }
 
@@ -787,7 +953,7 @@ impl Shard {
             for slot in &line.slots {
                 // SAFETY: as in `lookup`.
                 if let Some(e) = unsafe { slot.load(Ordering::Acquire).as_ref() } {
-                    f(e.obj, e.id, e.size);
+                    f(e.obj, e.id, e.size());
                 }
             }
         }
@@ -802,7 +968,7 @@ impl Shard {
         // A run of lines with overflow; walking twice covers the runs that wrap around.
         for i in 0..2 * a.len() {
             // SAFETY: as in `lookup`.
-            if unsafe { a.line(i) }.ovf.load(Ordering::Relaxed) != 0 {
+            if unsafe { a.line(i) }.overflows() {
                 run += 1;
                 max = max.max(run.min(a.len() - 1));
             } else {
@@ -833,23 +999,18 @@ impl Locked<'_> {
         ArrayRef::decode(self.shard.rd.cur.load(Ordering::Relaxed))
     }
 
-    fn bits(&self) -> u32 {
-        self.shard.shard_bits
-    }
-
     /// The data of `<obj, id>` if it is in the shard.
     pub(crate) fn find(&self, hash: u64, obj: usize, id: usize) -> Option<NonNull<u8>> {
         let a = self.cur()?;
         // SAFETY: the published array and its entries stay while the lock is held.
-        let (e, _, _) = unsafe { a.find(hash, self.bits(), obj, id) }?;
+        let (e, _, _) = unsafe { a.find(hash, obj, id) }?;
         Some(Entry::data_of(NonNull::from(e)))
     }
 
     /// Whether [`Locked::insert`] would succeed for `hash`: the shard has an array with room.
     pub(crate) fn has_room(&self, hash: u64) -> bool {
         // SAFETY: locked, and the published array is the shard's.
-        self.cur()
-            .is_some_and(|a| unsafe { a.has_room(hash, self.bits()) })
+        self.cur().is_some_and(|a| unsafe { a.has_room(hash) })
     }
 
     /// Makes `new` visible to readers; `<obj, id>` must not be in the shard yet.
@@ -859,23 +1020,22 @@ impl Locked<'_> {
         let Some(a) = self.cur() else {
             return Err(new);
         };
-        let bits = self.bits();
         let e = new.0;
         // SAFETY: locked; `e` is initialised and, once placed, owned by the table until it is
         // removed and retired.
-        let Some(at) = (unsafe { a.place(hash, bits, e) }) else {
+        let Some(at) = (unsafe { a.place(hash, e) }) else {
             return Err(new);
         };
         let e = new.into_raw();
         // INVARIANT: a line already copied gets the entry in the new array too.
         if let Some((next, moved)) = self.ws().next {
             // SAFETY: as above; `next` is the shard's array being built.
-            if at < moved && unsafe { next.a.place(hash, bits, e) }.is_none() {
+            if at < moved && unsafe { next.a.place(hash, e) }.is_none() {
                 self.abort_resize();
             }
         }
         // SAFETY: `e` is alive (just placed).
-        let size = unsafe { e.as_ref() }.size;
+        let size = unsafe { e.as_ref() }.size();
         self.shard
             .count
             .store(self.shard.count() + 1, Ordering::Relaxed);
@@ -897,17 +1057,16 @@ impl Locked<'_> {
     /// Removes the entry at (`at`, `s`) of the published array `a` (hashed `hash`) and retires
     /// it.
     fn remove_at(&mut self, env: &Env, a: ArrayRef, hash: u64, at: usize, s: usize, how: Retire) {
-        let bits = self.bits();
         // SAFETY: locked; the slot holds a live entry of the shard.
         let e = unsafe { NonNull::new_unchecked(a.line(at).slots[s].load(Ordering::Relaxed)) };
         // SAFETY: locked, the slot holds the entry of `hash`.
-        unsafe { a.unplace(hash, bits, at, s) };
+        unsafe { a.unplace(hash, at, s) };
         if let Some((next, moved)) = self.ws().next {
             if at < moved {
                 // SAFETY: locked; a copied line's entries are in `next` too (type invariant).
-                if let Some((nat, ns)) = unsafe { next.a.position(hash, bits, e) } {
+                if let Some((nat, ns)) = unsafe { next.a.position(hash, e) } {
                     // SAFETY: as above.
-                    unsafe { next.a.unplace(hash, bits, nat, ns) };
+                    unsafe { next.a.unplace(hash, nat, ns) };
                 }
             }
         }
@@ -916,7 +1075,7 @@ impl Locked<'_> {
         self.shard
             .count
             .store(self.shard.count() - 1, Ordering::Relaxed);
-        self.ws().bytes -= entry.size;
+        self.ws().bytes -= entry.size();
         let dtor_later = match how {
             Retire::DtorNow(dtor) => {
                 if let Some(dtor) = dtor {
@@ -937,7 +1096,7 @@ impl Locked<'_> {
                     env.call_rcu(rcu, reclaim_entry);
                 }
                 None if needs_drop::<Entry>() => env.call_rcu(rcu, reclaim_entry),
-                None => env.kfree_rcu(rcu, e.as_ptr().cast()),
+                None => env.kfree_rcu(rcu, Entry::alloc_of(e).as_ptr()),
             }
         }
     }
@@ -955,7 +1114,7 @@ impl Locked<'_> {
             return false;
         };
         // SAFETY: locked.
-        let Some((_, at, s)) = (unsafe { a.find(hash, self.bits(), obj, id) }) else {
+        let Some((_, at, s)) = (unsafe { a.find(hash, obj, id) }) else {
             return false;
         };
         self.remove_at(env, a, hash, at, s, how);
@@ -1045,7 +1204,6 @@ impl Locked<'_> {
         let Some(cur) = self.cur() else {
             return true;
         };
-        let bits = self.bits();
         let end = (moved + n).min(cur.len());
         while moved < end {
             // SAFETY: locked; `cur` is the published array.
@@ -1057,7 +1215,7 @@ impl Locked<'_> {
                 // SAFETY: locked: a non-null slot holds a live entry.
                 let h = unsafe { hash(e.as_ref().obj, e.as_ref().id) };
                 // SAFETY: locked; `next` is the array being built, `e` is live.
-                if unsafe { next.a.place(h, bits, e) }.is_none() {
+                if unsafe { next.a.place(h, e) }.is_none() {
                     self.abort_resize();
                     return true;
                 }
@@ -1089,7 +1247,7 @@ impl Locked<'_> {
             for slot in &unsafe { a.line(i) }.slots {
                 // SAFETY: locked: a non-null slot holds a live entry.
                 if let Some(e) = unsafe { slot.load(Ordering::Relaxed).as_ref() } {
-                    f(e.obj, e.id, e.size);
+                    f(e.obj, e.id, e.size());
                 }
             }
         }

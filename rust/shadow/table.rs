@@ -22,20 +22,21 @@
 
 #![forbid(unsafe_code)]
 
-use crate::platform::{self, Env, Gfp, RcuGuard};
+use crate::platform::{self, Env, Gfp, RcuGuard, WriterContext};
 use crate::shard::{self, AllocFail, NewArray, NewEntry, Shard, ShardStats, SweepPos};
 use core::ptr::NonNull;
 
 pub(crate) use crate::shard::{hash, Retire, DATA_ALIGN};
 
-/// log2 of the number of shards (two shards under loom, to keep its state space small).
-pub(crate) const SHARD_BITS: u32 = if cfg!(loom) { 1 } else { 6 };
+pub(crate) use crate::shard::SHARD_BITS;
 
 /// The number of shards: each has its own lock and array.
 pub(crate) const NR_SHARDS: usize = 1 << SHARD_BITS;
 
-/// The smallest array of a shard, in lines of [`shard::SLOTS`] variables.
-pub(crate) const MIN_LINES: usize = 1;
+/// The smallest array of a shard, in lines of [`shard::SLOTS`] variables: 32 KiB in all, the
+/// size of the kernel's static hash table, so that a small table is sparse and a miss usually
+/// reads one empty line.
+pub(crate) const MIN_LINES: usize = 8;
 
 /// Lines swept, or migrated, per hold of a shard's lock by `free_all` and by a caller that may
 /// sleep finishing a resize.
@@ -57,12 +58,10 @@ pub(crate) enum Refusal {
 
 /// Whether writers may run here.
 fn writer_context() -> Result<(), Refusal> {
-    if platform::in_nmi() {
-        Err(Refusal::Nmi)
-    } else if platform::in_shard_lock() {
-        Err(Refusal::Nested)
-    } else {
-        Ok(())
+    match platform::writer_context() {
+        WriterContext::Any => Ok(()),
+        WriterContext::Nmi => Err(Refusal::Nmi),
+        WriterContext::ShardLock => Err(Refusal::Nested),
     }
 }
 
@@ -100,6 +99,12 @@ pub(crate) enum FreeError {
     Refused,
     /// Called from a context where writers are refused.
     Context(Refusal),
+}
+
+impl From<Refusal> for FreeError {
+    fn from(r: Refusal) -> Self {
+        FreeError::Context(r)
+    }
 }
 
 /// The table's counters, summed over the shards.
@@ -170,7 +175,7 @@ impl Table {
     pub(crate) const fn new() -> Self {
         Self {
             env: Env::new(),
-            shards: [const { Shard::new(SHARD_BITS) }; NR_SHARDS],
+            shards: [const { Shard::new() }; NR_SHARDS],
         }
     }
 
@@ -179,7 +184,7 @@ impl Table {
     pub(crate) fn new() -> Self {
         Self {
             env: Env::new(),
-            shards: core::array::from_fn(|_| Shard::new(SHARD_BITS)),
+            shards: core::array::from_fn(|_| Shard::new()),
         }
     }
 
@@ -197,7 +202,6 @@ impl Table {
     }
 
     /// The platform environment (RCU).
-    #[allow(dead_code)] // Used by the host tests.
     pub(crate) fn env(&self) -> &Env {
         &self.env
     }
@@ -208,7 +212,7 @@ impl Table {
 
     /// `klp_shadow_get()`: the data of `<obj, id>`, if it exists. Never blocks, never locks,
     /// never retries: safe in any context, NMI included.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn get(&self, obj: usize, id: usize, rcu: &RcuGuard<'_>) -> Option<NonNull<u8>> {
         let h = hash(obj, id);
         self.shard(h).lookup(h, obj, id, rcu)
@@ -310,10 +314,7 @@ impl Table {
     /// `klp_shadow_free()` (with [`Retire::DtorNow`]) or `rust_klp_shadow_free_rcu()` (with
     /// [`Retire::DtorAfterGp`]). A missing `<obj, id>` is not an error.
     pub(crate) fn free(&self, obj: usize, id: usize, how: Retire) -> Result<bool, Refusal> {
-        self.free_if(obj, id, || Some(how)).map_err(|e| match e {
-            FreeError::Context(r) => r,
-            FreeError::Refused => unreachable!(),
-        })
+        self.free_with(obj, id, || Ok(how))
     }
 
     /// [`Table::free`], with the way to retire the variable given by `how()`, called under the
@@ -324,11 +325,21 @@ impl Table {
         id: usize,
         how: impl FnOnce() -> Option<Retire>,
     ) -> Result<bool, FreeError> {
-        writer_context().map_err(FreeError::Context)?;
+        self.free_with(obj, id, || how().ok_or(FreeError::Refused))
+    }
+
+    /// [`Table::free_if`] with the refusal `how()` returns as the error.
+    fn free_with<E: From<Refusal>>(
+        &self,
+        obj: usize,
+        id: usize,
+        how: impl FnOnce() -> Result<Retire, E>,
+    ) -> Result<bool, E> {
+        writer_context()?;
         let h = hash(obj, id);
         let shard = self.shard(h);
         let mut locked = shard.lock();
-        let how = how().ok_or(FreeError::Refused)?;
+        let how = how()?;
         let found = locked.remove(&self.env, h, obj, id, how);
         let settled = locked.migrate(&self.env, shard::MIGRATE_STEP);
         let shrink = locked.wanted(0).is_some();
@@ -347,10 +358,7 @@ impl Table {
     /// variable of `id` allocated *during* the call may survive it while another one allocated
     /// after it does not (see `rust-klp-shadow.rst`).
     pub(crate) fn free_all(&self, id: usize, how: Retire) -> Result<usize, Refusal> {
-        self.free_all_if(id, || Some(how)).map_err(|e| match e {
-            FreeError::Context(r) => r,
-            FreeError::Refused => unreachable!(),
-        })
+        self.free_all_with(id, || Ok(how))
     }
 
     /// [`Table::free_all`], with `how()` called under each lock hold as for
@@ -361,14 +369,23 @@ impl Table {
         id: usize,
         how: impl Fn() -> Option<Retire>,
     ) -> Result<usize, FreeError> {
-        writer_context().map_err(FreeError::Context)?;
+        self.free_all_with(id, || how().ok_or(FreeError::Refused))
+    }
+
+    /// [`Table::free_all_if`] with the refusal `how()` returns as the error.
+    fn free_all_with<E: From<Refusal>>(
+        &self,
+        id: usize,
+        how: impl Fn() -> Result<Retire, E>,
+    ) -> Result<usize, E> {
+        writer_context()?;
         let may_sleep = platform::may_sleep();
         let mut freed = 0;
         for shard in &self.shards {
             let mut pos = SweepPos::default();
             loop {
                 let mut locked = shard.lock();
-                let how = how().ok_or(FreeError::Refused)?;
+                let how = how()?;
                 let (n, done) = locked.remove_id(&self.env, id, how, &mut pos, SWEEP_LINES);
                 freed += n;
                 drop(locked);

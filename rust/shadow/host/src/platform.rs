@@ -346,17 +346,29 @@ pub fn set_may_sleep(v: bool) {
     MAY_SLEEP.with(|f| f.set(v));
 }
 
-/// Like `in_nmi()`.
-pub(crate) fn in_nmi() -> bool {
-    IN_NMI.with(|f| f.get())
+/// Where a writer (alloc, free) was called from, as far as the table cares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum WriterContext {
+    /// Anywhere writers may run.
+    Any,
+    /// `in_nmi()` ([`set_in_nmi`]).
+    Nmi,
+    /// The thread holds a shard lock: the caller runs in a constructor or destructor.
+    ShardLock,
+}
+
+/// The [`WriterContext`] of the calling thread.
+pub(crate) fn writer_context() -> WriterContext {
+    if IN_NMI.with(|f| f.get()) {
+        WriterContext::Nmi
+    } else if IN_SHARD.with(|f| f.get()) {
+        WriterContext::ShardLock
+    } else {
+        WriterContext::Any
+    }
 }
 
 /// Makes this thread's calls behave as if made from an NMI handler.
 pub fn set_in_nmi(v: bool) {
     IN_NMI.with(|f| f.set(v));
-}
-
-/// Whether this thread holds a shard lock (a constructor or destructor runs under it).
-pub(crate) fn in_shard_lock() -> bool {
-    IN_SHARD.with(|f| f.get())
 }

@@ -69,19 +69,22 @@
 
 #include "rust_klp_shadow.h"
 
-/* 2048 variables are 32 in each of the table's 64 shards: several resizes each. */
-static unsigned int ctx_vars = 2048;
+/*
+ * 4096 variables are 64 in each of the table's 64 shards: each grows from
+ * its 8 lines (more than 4 variables per line) and shrinks back.
+ */
+static unsigned int ctx_vars = 4096;
 module_param(ctx_vars, uint, 0644);
-MODULE_PARM_DESC(ctx_vars, "variables of the irqsoff case (default 2048)");
+MODULE_PARM_DESC(ctx_vars, "variables of the irqsoff case (default 4096)");
 
 /*
- * 1024 are 16 per shard, which grows from one line (of 6 slots) to four
+ * 3072 are 48 per shard, which grows from its 8 lines (of 6 slots) to 16
  * and shrinks back in each round; under TCG, with NMIs arriving, a round
  * takes one or two seconds.
  */
-static unsigned int nmi_vars = 1024;
+static unsigned int nmi_vars = 3072;
 module_param(nmi_vars, uint, 0644);
-MODULE_PARM_DESC(nmi_vars, "variables nmi_resize fills and frees per round (default 1024)");
+MODULE_PARM_DESC(nmi_vars, "variables nmi_resize fills and frees per round (default 3072)");
 
 static unsigned int nmi_ms = 4000;
 module_param(nmi_ms, uint, 0644);
