@@ -73,18 +73,27 @@ const _: () = assert!(HDR % DATA_ALIGN == 0);
 
 impl Entry {
     /// The data of the shadow variable at `e`, right after its header.
+    ///
+    /// # Safety
+    ///
+    /// `e` points to an entry made by `NewEntry::new` that is not freed yet, with the provenance
+    /// of its allocation (a pointer from the allocation or from a slot, not from a reference).
     #[inline(always)]
-    fn data_of(e: NonNull<Entry>) -> NonNull<u8> {
-        // SAFETY: the data is part of the entry's allocation (see `NewEntry::new`), so the result
-        // stays inside it and is not null.
-        unsafe { e.cast::<u8>().add(HDR) }
+    unsafe fn data_of(e: NonNull<Entry>) -> NonNull<u8> {
+        // SAFETY: the data is part of the entry's allocation (see `NewEntry::new`), which `e`
+        // may reach (contract), so the result stays inside it and is not null.
+        unsafe { NonNull::new_unchecked(e.as_ptr().cast::<u8>().add(HDR)) }
     }
 
     /// The start of the allocation of the entry at `e`.
-    fn alloc_of(e: NonNull<Entry>) -> NonNull<u8> {
-        // SAFETY: `e` is an initialised entry (callers' contracts), `pad` bytes into its
-        // allocation, whose start is not null.
-        unsafe { e.cast::<u8>().sub(e.as_ref().pad as usize) }
+    ///
+    /// # Safety
+    ///
+    /// As for [`Entry::data_of`].
+    unsafe fn alloc_of(e: NonNull<Entry>) -> NonNull<u8> {
+        // SAFETY: `e` is an initialised entry `pad` bytes into its allocation, whose start is
+        // not null and which `e` may reach (contract).
+        unsafe { NonNull::new_unchecked(e.as_ptr().cast::<u8>().sub(e.as_ref().pad as usize)) }
     }
 
     /// The data size.
@@ -170,7 +179,7 @@ impl NewEntry {
             return Err(AllocFail::NoMem);
         }
         // SAFETY: `pad + HDR <= bytes`: the header is inside the allocation.
-        let entry = unsafe { mem.add(pad) }.cast::<Entry>();
+        let entry = unsafe { NonNull::new_unchecked(mem.as_ptr().add(pad)) }.cast::<Entry>();
         // SAFETY: `entry` is inside a fresh allocation with `HDR` bytes after it, aligned to
         // `MIN_ALIGN` (the allocation and `pad` both are), which is enough for `Entry` (asserted
         // above). `size` fits in `u32` (`max_size`), `pad` is less than `DATA_ALIGN`.
@@ -190,7 +199,8 @@ impl NewEntry {
 
     /// The data of the new variable (zeroed).
     pub(crate) fn data(&self) -> NonNull<u8> {
-        Entry::data_of(self.0)
+        // SAFETY: `self.0` comes from the allocation and is alive (type invariant).
+        unsafe { Entry::data_of(self.0) }
     }
 
     fn into_raw(self) -> NonNull<Entry> {
@@ -213,7 +223,8 @@ impl Drop for NewEntry {
 ///
 /// `e` is an initialised entry from `NewEntry::new` that nothing refers to any more.
 unsafe fn free_entry(e: NonNull<Entry>) {
-    let mem = Entry::alloc_of(e);
+    // SAFETY: per the function's contract.
+    let mem = unsafe { Entry::alloc_of(e) };
     // SAFETY: per the function's contract.
     unsafe {
         ptr::drop_in_place(e.as_ptr());
@@ -235,7 +246,8 @@ unsafe extern "C" fn reclaim_entry(head: *mut RcuHead) {
     let entry = unsafe { e.as_ref() };
     // SAFETY: `retire` set `dtor` to 0 or to `Dtor::into_word()` before `call_rcu`.
     if let Some(dtor) = unsafe { Dtor::from_word(entry.dtor.load(Ordering::Relaxed)) } {
-        dtor.call(entry.obj, Entry::data_of(e));
+        // SAFETY: `e` is alive, with its allocation's provenance (from `head`).
+        dtor.call(entry.obj, unsafe { Entry::data_of(e) });
     }
     // SAFETY: the grace period is over, nothing refers to the entry any more.
     unsafe { free_entry(e) };
@@ -310,19 +322,21 @@ impl Line {
 }
 
 /// Looks `<obj, id>`, tagged `tag`, up in the slots of `line` that `meta` (its `meta`, loaded
-/// with `Acquire`) shows used; returns the entry and its slot.
+/// with `Acquire`) shows used; returns the entry (the pointer loaded from the slot, which
+/// carries the provenance of the entry's whole allocation, data included) and its slot.
 ///
 /// # Safety
 ///
-/// The entries `line` points to are alive for `'a` (as for [`ArrayRef::find`]).
+/// The entries `line` points to are alive while the caller uses the result (as for
+/// [`ArrayRef::find`]).
 #[inline(always)]
-unsafe fn scan<'a>(
+unsafe fn scan(
     line: &Line,
     meta: u32,
     tag: u16,
     obj: usize,
     id: usize,
-) -> Option<(&'a Entry, usize)> {
+) -> Option<(NonNull<Entry>, usize)> {
     let mut used = meta & USED;
     while used != 0 {
         let s = used.trailing_zeros() as usize;
@@ -335,11 +349,12 @@ unsafe fn scan<'a>(
         }
         // Acquire: the entry's header (and its data) as written before its publication.
         let p = slot.load(Ordering::Acquire);
-        // SAFETY: a non-null slot points to an entry that is alive for `'a` (contract).
-        if let Some(e) = unsafe { p.as_ref() } {
-            if e.matches(obj, id) {
-                return Some((e, s));
-            }
+        let Some(e) = NonNull::new(p) else {
+            continue;
+        };
+        // SAFETY: a non-null slot points to an entry that is alive (contract).
+        if unsafe { e.as_ref() }.matches(obj, id) {
+            return Some((e, s));
         }
     }
     None
@@ -425,12 +440,12 @@ impl ArrayRef {
     /// As for [`ArrayRef::line`]; and the entries it points to are alive for `'a` (they are
     /// freed only after a grace period, or the caller holds the lock).
     #[inline(always)]
-    unsafe fn find<'a>(
+    unsafe fn find(
         self,
         hash: u64,
         obj: usize,
         id: usize,
-    ) -> Option<(&'a Entry, usize, usize)> {
+    ) -> Option<(NonNull<Entry>, usize, usize)> {
         let tag = tag_of(hash);
         let home = self.home(hash);
         // SAFETY: `home < len`; per the function's contract.
@@ -455,39 +470,45 @@ impl ArrayRef {
     ///
     /// As for [`ArrayRef::find`].
     #[inline(always)]
-    unsafe fn get<'a>(self, hash: u64, obj: usize, id: usize) -> Option<&'a Entry> {
-        let tag = tag_of(hash);
+    ///
+    /// Returns the entry's data. An empty home line that nothing overflowed past returns before
+    /// anything else is computed, which lets the compiler keep that path short.
+    unsafe fn get(self, hash: u64, obj: usize, id: usize) -> Option<NonNull<u8>> {
         let home = self.home(hash);
         // SAFETY: `home < len`; per the function's contract.
         let line = unsafe { self.line_at(home) };
         // Acquire: the slots and tags of the used bits it shows.
         let meta = line.meta.load(Ordering::Acquire);
-        // SAFETY: per the function's contract.
-        if let Some((e, _)) = unsafe { scan(line, meta, tag, obj, id) } {
-            return Some(e);
-        }
-        if meta < OVF_ONE {
+        if meta == 0 {
             return None;
         }
         // SAFETY: per the function's contract.
-        unsafe { self.get_after(home, tag, obj, id) }
+        if let Some((e, _)) = unsafe { scan(line, meta, tag_of(hash), obj, id) } {
+            // SAFETY: `e` is alive (contract).
+            return Some(unsafe { Entry::data_of(e) });
+        }
+        // Loaded again rather than kept in a register across the scan: an entry whose probe
+        // passes the home line keeps its overflow count non-zero for as long as it lives.
+        if !line.overflows() {
+            return None;
+        }
+        // SAFETY: per the function's contract.
+        unsafe { Self::get_after(self.encode(), hash, obj, id) }
     }
 
-    /// [`ArrayRef::get`] in the lines after `home`.
+    /// [`ArrayRef::get`] in the lines after the home line, of the array encoded as `array` (passed
+    /// as one word, so that the caller keeps few registers alive across its scan).
     ///
     /// # Safety
     ///
     /// As for [`ArrayRef::find`].
     #[inline(never)]
-    unsafe fn get_after<'a>(
-        self,
-        home: usize,
-        tag: u16,
-        obj: usize,
-        id: usize,
-    ) -> Option<&'a Entry> {
+    unsafe fn get_after(array: *mut Line, hash: u64, obj: usize, id: usize) -> Option<NonNull<u8>> {
+        let a = Self::decode(array)?;
         // SAFETY: per the function's contract.
-        unsafe { self.find_after(home, tag, obj, id) }.map(|(e, _, _)| e)
+        let (e, _, _) = unsafe { a.find_after(a.home(hash), tag_of(hash), obj, id) }?;
+        // SAFETY: `e` is alive (contract).
+        Some(unsafe { Entry::data_of(e) })
     }
 
     /// [`ArrayRef::find`] in the lines after `home`.
@@ -495,13 +516,13 @@ impl ArrayRef {
     /// # Safety
     ///
     /// As for [`ArrayRef::find`].
-    unsafe fn find_after<'a>(
+    unsafe fn find_after(
         self,
         home: usize,
         tag: u16,
         obj: usize,
         id: usize,
-    ) -> Option<(&'a Entry, usize, usize)> {
+    ) -> Option<(NonNull<Entry>, usize, usize)> {
         // At most every line once, even if writers keep every overflow count non-zero.
         for k in 1..self.len() {
             let i = (home + k) & (self.len() - 1);
@@ -918,8 +939,7 @@ impl Shard {
         // SAFETY: a published array is freed only after a grace period that started after it was
         // replaced, and so is an entry after its removal (type invariants); `_rcu` proves that we
         // are inside a read-side critical section, which such a grace period waits for.
-        let e = unsafe { a.get(hash, obj, id) }?;
-        Some(Entry::data_of(NonNull::from(e)))
+        unsafe { a.get(hash, obj, id) }
     }
 
     /// Locks the shard for writing.
@@ -1004,7 +1024,8 @@ impl Locked<'_> {
         let a = self.cur()?;
         // SAFETY: the published array and its entries stay while the lock is held.
         let (e, _, _) = unsafe { a.find(hash, obj, id) }?;
-        Some(Entry::data_of(NonNull::from(e)))
+        // SAFETY: locked: `e` is alive.
+        Some(unsafe { Entry::data_of(e) })
     }
 
     /// Whether [`Locked::insert`] would succeed for `hash`: the shard has an array with room.
@@ -1040,7 +1061,8 @@ impl Locked<'_> {
             .count
             .store(self.shard.count() + 1, Ordering::Relaxed);
         self.ws().bytes += size;
-        Ok(Entry::data_of(e))
+        // SAFETY: `e` was just placed, alive, from its allocation.
+        Ok(unsafe { Entry::data_of(e) })
     }
 
     /// Drops the array being built (never published: freed now, by the caller's unlock at the
@@ -1079,7 +1101,8 @@ impl Locked<'_> {
         let dtor_later = match how {
             Retire::DtorNow(dtor) => {
                 if let Some(dtor) = dtor {
-                    dtor.call(entry.obj, Entry::data_of(e));
+                    // SAFETY: `e` is alive until retired below, from its slot.
+                    dtor.call(entry.obj, unsafe { Entry::data_of(e) });
                 }
                 None
             }
@@ -1145,9 +1168,13 @@ impl Locked<'_> {
         let mut removed = 0;
         let end = (pos.line + n).min(a.len());
         for i in pos.line..end {
+            // SAFETY: locked.
+            let line = unsafe { a.line(i) };
+            if line.meta.load(Ordering::Relaxed) & USED == 0 {
+                continue;
+            }
             for s in 0..SLOTS {
-                // SAFETY: locked.
-                let p = unsafe { a.line(i) }.slots[s].load(Ordering::Relaxed);
+                let p = line.slots[s].load(Ordering::Relaxed);
                 // SAFETY: locked: a non-null slot holds a live entry.
                 let Some(e) = (unsafe { p.as_ref() }) else {
                     continue;
@@ -1170,6 +1197,7 @@ impl Locked<'_> {
 
     /// The line count a resize should go to, if one should start now with `extra` more
     /// variables than now: none migrates, and the load is out of bounds.
+    #[inline(always)]
     pub(crate) fn wanted(&mut self, extra: usize) -> Option<usize> {
         let n = self.cur()?.len();
         let busy = self.ws().next.is_some();
@@ -1196,8 +1224,19 @@ impl Locked<'_> {
     }
 
     /// Copies up to `n` lines into the array being built, and publishes it once all are;
-    /// returns whether no resize migrates any more.
+    /// returns whether no resize migrates any more. (Inline: every write calls it, and almost
+    /// always no resize migrates.)
+    #[inline(always)]
     pub(crate) fn migrate(&mut self, env: &Env, n: usize) -> bool {
+        if self.ws().next.is_none() {
+            return true;
+        }
+        self.migrate_some(env, n)
+    }
+
+    /// [`Locked::migrate`] while a resize migrates.
+    #[inline(never)]
+    fn migrate_some(&mut self, env: &Env, n: usize) -> bool {
         let Some((next, mut moved)) = self.ws().next else {
             return true;
         };
@@ -1306,10 +1345,17 @@ pub(crate) struct SweepPos {
 
 /// The line count a shard with `count` variables and `n` lines should resize to, if any: grow
 /// when the load exceeds [`GROW_LOAD`] per line, shrink when it falls under one per two lines.
+#[inline(always)]
 pub(crate) fn wanted_lines(count: usize, n: usize, min: usize) -> Option<usize> {
     if count <= GROW_LOAD * n && (n <= min || count >= n / 2) {
         return None;
     }
+    resize_to(count, n, min)
+}
+
+/// [`wanted_lines`] once the load is out of bounds (out of line: rare).
+#[inline(never)]
+fn resize_to(count: usize, n: usize, min: usize) -> Option<usize> {
     let want = lines_for(count, min);
     (want != n).then_some(want)
 }
@@ -1317,6 +1363,7 @@ pub(crate) fn wanted_lines(count: usize, n: usize, min: usize) -> Option<usize> 
 impl Shard {
     /// The line count a resize should go to if this shard had `extra` more variables, read
     /// without the lock: a hint for allocating the array before taking it.
+    #[inline(always)]
     pub(crate) fn wanted_hint(&self, extra: usize) -> Option<usize> {
         if self.resizing.load(Ordering::Relaxed) {
             return None;
