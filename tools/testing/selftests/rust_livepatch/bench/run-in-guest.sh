@@ -9,7 +9,8 @@
 # Writes to $RESULTS: results.txt (the benchmark's lines), table-stats-*.txt
 # (the table's debugfs before and after; the module itself adds a
 # "tablestats" line after each fill), guest-uname.txt (kernel, command line,
-# clocksource, TSC calibration), dmesg.log.  Exits non-zero if a
+# clocksource, TSC calibration), kallsyms.txt (where both modules' functions
+# were loaded, for scripts/bench --profile), dmesg.log.  Exits non-zero if a
 # module did not load or the kernel log shows a splat.
 set -uo pipefail
 table_ko=$1 bench_ko=$2
@@ -41,6 +42,7 @@ echo "run-in-guest: benchmark $* ($(nproc) CPUs) ..." >&2
 start=$(date +%s)
 if insmod "$bench_ko" "$@"; then
 	cp /sys/kernel/debug/rust_klp_shadow_bench/results "$out/results.txt"
+	grep -E '\[rust_klp_shadow(_bench)?\]$' /proc/kallsyms >"$out/kallsyms.txt"
 	rmmod rust_klp_shadow_bench || status=1
 else
 	echo "run-in-guest: cannot load $bench_ko" >&2
