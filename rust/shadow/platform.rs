@@ -14,6 +14,7 @@
 
 use crate::glue;
 use crate::klp_bindings as kb;
+use crate::table::Refusal;
 use core::marker::PhantomData;
 use core::mem::ManuallyDrop;
 use core::ptr::{self, NonNull};
@@ -282,24 +283,14 @@ pub(crate) fn may_sleep() -> bool {
     unsafe { kb::rust_klp_may_sleep() }
 }
 
-/// Where a writer (alloc, free) was called from, as far as the table cares.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum WriterContext {
-    /// Anywhere writers may run.
-    Any,
-    /// `in_nmi()`.
-    Nmi,
-    /// The current task holds a shard lock on this CPU: the caller runs in a constructor or
-    /// destructor called under it (or in an NMI that interrupted its holder).
-    ShardLock,
-}
-
-/// The [`WriterContext`] of the caller, in one call into C.
-pub(crate) fn writer_context() -> WriterContext {
+/// Why a writer (alloc, free) may not run where it was called from, in one call into C:
+/// `in_nmi()`, or the current task holds a shard lock on this CPU (the caller runs in a
+/// constructor or destructor called under it, or in an NMI that interrupted its holder).
+pub(crate) fn writer_refusal() -> Option<Refusal> {
     // SAFETY: no precondition.
     match unsafe { glue::rks_writer_context() } as u32 {
-        glue::rks_context_RKS_CTX_NMI => WriterContext::Nmi,
-        glue::rks_context_RKS_CTX_SHARD_LOCK => WriterContext::ShardLock,
-        _ => WriterContext::Any,
+        glue::rks_context_RKS_CTX_NMI => Some(Refusal::Nmi),
+        glue::rks_context_RKS_CTX_SHARD_LOCK => Some(Refusal::Nested),
+        _ => None,
     }
 }

@@ -432,47 +432,30 @@ impl ArrayRef {
 
     /// Looks `<obj, id>` up; returns its entry and where it is (line, slot).
     ///
-    /// The home line is read inline; the lines after it, which a lookup needs only when an
-    /// entry overflowed past the home line, out of line ([`ArrayRef::find_after`]).
-    ///
     /// # Safety
     ///
     /// As for [`ArrayRef::line`]; and the entries it points to are alive for `'a` (they are
     /// freed only after a grace period, or the caller holds the lock).
-    #[inline(always)]
     unsafe fn find(
         self,
         hash: u64,
         obj: usize,
         id: usize,
     ) -> Option<(NonNull<Entry>, usize, usize)> {
-        let tag = tag_of(hash);
-        let home = self.home(hash);
-        // SAFETY: `home < len`; per the function's contract.
-        let line = unsafe { self.line_at(home) };
-        // Acquire: the slots and tags of the used bits it shows.
-        let meta = line.meta.load(Ordering::Acquire);
         // SAFETY: per the function's contract.
-        if let Some((e, s)) = unsafe { scan(line, meta, tag, obj, id) } {
-            return Some((e, home, s));
-        }
-        if meta < OVF_ONE {
-            return None;
-        }
-        // SAFETY: per the function's contract.
-        unsafe { self.find_after(home, tag, obj, id) }
+        unsafe { self.find_from(self.home(hash), 0, tag_of(hash), obj, id) }
     }
 
-    /// [`ArrayRef::find`] for readers, who need the entry only: its fast path fits in few
-    /// registers.
+    /// [`ArrayRef::find`] for readers, who need the entry's data only, inlined into the lookup.
+    ///
+    /// An empty home line that nothing overflowed past returns before anything else is computed;
+    /// the lines after the home line, which a lookup needs only when an entry overflowed past it,
+    /// are read out of line ([`ArrayRef::get_after`]): the fast path fits in few registers.
     ///
     /// # Safety
     ///
     /// As for [`ArrayRef::find`].
     #[inline(always)]
-    ///
-    /// Returns the entry's data. An empty home line that nothing overflowed past returns before
-    /// anything else is computed, which lets the compiler keep that path short.
     unsafe fn get(self, hash: u64, obj: usize, id: usize) -> Option<NonNull<u8>> {
         let home = self.home(hash);
         // SAFETY: `home < len`; per the function's contract.
@@ -506,25 +489,27 @@ impl ArrayRef {
     unsafe fn get_after(array: *mut Line, hash: u64, obj: usize, id: usize) -> Option<NonNull<u8>> {
         let a = Self::decode(array)?;
         // SAFETY: per the function's contract.
-        let (e, _, _) = unsafe { a.find_after(a.home(hash), tag_of(hash), obj, id) }?;
+        let (e, _, _) = unsafe { a.find_from(a.home(hash), 1, tag_of(hash), obj, id) }?;
         // SAFETY: `e` is alive (contract).
         Some(unsafe { Entry::data_of(e) })
     }
 
-    /// [`ArrayRef::find`] in the lines after `home`.
+    /// [`ArrayRef::find`] from the `first`-th line after `home` on (0: the home line), with the
+    /// hash's `tag`.
     ///
     /// # Safety
     ///
     /// As for [`ArrayRef::find`].
-    unsafe fn find_after(
+    unsafe fn find_from(
         self,
         home: usize,
+        first: usize,
         tag: u16,
         obj: usize,
         id: usize,
     ) -> Option<(NonNull<Entry>, usize, usize)> {
         // At most every line once, even if writers keep every overflow count non-zero.
-        for k in 1..self.len() {
+        for k in first..self.len() {
             let i = (home + k) & (self.len() - 1);
             // SAFETY: per the function's contract.
             let line = unsafe { self.line_at(i) };

@@ -22,7 +22,7 @@
 
 #![forbid(unsafe_code)]
 
-use crate::platform::{self, Env, Gfp, RcuGuard, WriterContext};
+use crate::platform::{self, Env, Gfp, RcuGuard};
 use crate::shard::{self, AllocFail, NewArray, NewEntry, Shard, ShardStats, SweepPos};
 use core::ptr::NonNull;
 
@@ -58,11 +58,7 @@ pub(crate) enum Refusal {
 
 /// Whether writers may run here.
 fn writer_context() -> Result<(), Refusal> {
-    match platform::writer_context() {
-        WriterContext::Any => Ok(()),
-        WriterContext::Nmi => Err(Refusal::Nmi),
-        WriterContext::ShardLock => Err(Refusal::Nested),
-    }
+    platform::writer_refusal().map_or(Ok(()), Err)
 }
 
 /// Whether `get_or_alloc` behaves like `klp_shadow_alloc()` or `klp_shadow_get_or_alloc()`.

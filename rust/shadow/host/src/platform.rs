@@ -13,6 +13,7 @@
 //!   bytes are only 8-byte aligned, like the kernel's `kmalloc()` guarantees, so both data
 //!   placement paths run. Live allocations are counted ([`live_allocations`]) to find leaks.
 
+use crate::table::Refusal;
 use core::cell::Cell;
 use core::ptr::NonNull;
 use std::alloc::Layout;
@@ -346,25 +347,15 @@ pub fn set_may_sleep(v: bool) {
     MAY_SLEEP.with(|f| f.set(v));
 }
 
-/// Where a writer (alloc, free) was called from, as far as the table cares.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum WriterContext {
-    /// Anywhere writers may run.
-    Any,
-    /// `in_nmi()` ([`set_in_nmi`]).
-    Nmi,
-    /// The thread holds a shard lock: the caller runs in a constructor or destructor.
-    ShardLock,
-}
-
-/// The [`WriterContext`] of the calling thread.
-pub(crate) fn writer_context() -> WriterContext {
+/// Why a writer may not run on this thread: "in NMI" ([`set_in_nmi`]), or the thread holds a
+/// shard lock (the caller runs in a constructor or destructor).
+pub(crate) fn writer_refusal() -> Option<Refusal> {
     if IN_NMI.with(|f| f.get()) {
-        WriterContext::Nmi
+        Some(Refusal::Nmi)
     } else if IN_SHARD.with(|f| f.get()) {
-        WriterContext::ShardLock
+        Some(Refusal::Nested)
     } else {
-        WriterContext::Any
+        None
     }
 }
 
