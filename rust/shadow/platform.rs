@@ -35,17 +35,17 @@ pub(crate) fn max_alloc() -> usize {
     bindings::KMALLOC_MAX_SIZE as usize
 }
 
-/// The size to `kmalloc()` for `bytes`, and whether that allocation is 16-byte aligned:
-/// `kmalloc()` of a power of two is naturally aligned
+/// The size to `kmalloc()` for `bytes`, and whether that allocation is aligned to `align` (a
+/// power of two): `kmalloc()` of a power of two is naturally aligned
 /// (`Documentation/core-api/memory-allocation.rst`), so when `bytes` rounds up to one anyway,
 /// asking for the rounded size costs nothing.
-pub(crate) fn alloc_size(bytes: usize) -> (usize, bool) {
+pub(crate) fn alloc_size(bytes: usize, align: usize) -> (usize, bool) {
     // SAFETY: `kmalloc_size_roundup()` takes any size.
     let r = unsafe { bindings::kmalloc_size_roundup(bytes) };
-    if r.is_power_of_two() && r >= 16 {
+    if r.is_power_of_two() && r >= align {
         (r, true)
     } else {
-        (bytes, MIN_ALIGN >= 16)
+        (bytes, MIN_ALIGN >= align)
     }
 }
 

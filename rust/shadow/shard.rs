@@ -166,7 +166,7 @@ impl NewEntry {
         // One byte at least, so that the data pointer of a size-0 variable stays inside its
         // allocation and is unique.
         let body = size.max(1);
-        let (bytes, aligned) = platform::alloc_size(HDR + body);
+        let (bytes, aligned) = platform::alloc_size(HDR + body, DATA_ALIGN);
         // The header at the start if the allocation is `DATA_ALIGN`-aligned; otherwise at most
         // `PAD` bytes further.
         let bytes = if aligned { bytes } else { HDR + PAD + body };
@@ -319,6 +319,17 @@ impl Line {
             Ordering::Release,
         );
     }
+}
+
+/// A free slot where a new entry goes: line `line`, `dist` lines after its home line, slot
+/// `slot`, of the array whose lines start at `array`. Valid under the lock it was found under,
+/// until the next write.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Spot {
+    array: usize,
+    line: usize,
+    slot: usize,
+    dist: usize,
 }
 
 /// Looks `<obj, id>`, tagged `tag`, up in the slots of `line` that `meta` (its `meta`, loaded
@@ -525,53 +536,102 @@ impl ArrayRef {
         None
     }
 
-    /// Puts `e` (hashed `hash`) in the first free slot from its home line on, counting it in the
-    /// overflow of the lines it passes; returns the line, or `None` if the array is full.
+    /// The free slot a new entry hashed `hash` goes to: the first free slot of the first line,
+    /// from the `first`-th line after the home line on, that has one.
     ///
     /// # Safety
     ///
-    /// The caller holds the shard's lock, the array is the shard's (published, or being built),
-    /// and `e` is initialised and stays alive while it is in the array.
-    unsafe fn place(self, hash: u64, e: NonNull<Entry>) -> Option<usize> {
+    /// The caller holds the shard's lock (under which a slot's used bit says whether it holds an
+    /// entry), and the array is the shard's (published, or being built).
+    unsafe fn spot_from(self, hash: u64, first: usize) -> Option<Spot> {
         let home = self.home(hash);
-        for k in 0..self.len() {
+        (first..self.len()).find_map(|k| {
+            let i = (home + k) & (self.len() - 1);
             // SAFETY: per the function's contract.
-            let line = unsafe { self.line(home + k) };
-            let Some(s) = line
-                .slots
-                .iter()
-                .position(|p| p.load(Ordering::Relaxed).is_null())
-            else {
-                continue;
-            };
-            for j in 0..k {
-                // SAFETY: as above.
-                unsafe { self.line(home + j) }.meta_add(OVF_ONE);
-            }
-            line.tags[s].store(tag_of(hash), Ordering::Relaxed);
-            // Release: a reader that loads the pointer sees the initialised entry (and the data
-            // its constructor wrote).
-            line.slots[s].store(e.as_ptr(), Ordering::Release);
-            line.meta_add(1 << s);
-            return Some((home + k) & (self.len() - 1));
-        }
-        None
+            self.spot_in(unsafe { self.line_at(i) }, i, k)
+        })
     }
 
-    /// Whether [`ArrayRef::place`] would find a free slot for `hash`.
+    /// A [`Spot`] in `line` (line `i`, `k` lines after the home line), if it has a free slot.
+    fn spot_in(self, line: &Line, i: usize, k: usize) -> Option<Spot> {
+        let free = !line.meta.load(Ordering::Relaxed) & USED;
+        (free != 0).then(|| Spot {
+            array: self.lines.as_ptr() as usize,
+            line: i,
+            slot: free.trailing_zeros() as usize,
+            dist: k,
+        })
+    }
+
+    /// [`ArrayRef::find`] that also finds, on the same probe, where `<obj, id>` would go if it is
+    /// not there: returns its entry, or the [`Spot`] for it (`None` if the array is full).
     ///
     /// # Safety
     ///
-    /// As for [`ArrayRef::place`].
-    unsafe fn has_room(self, hash: u64) -> bool {
-        let home = self.home(hash);
-        (0..self.len()).any(|k| {
+    /// As for [`ArrayRef::spot_from`], and the entries are alive.
+    unsafe fn find_or_spot(
+        self,
+        hash: u64,
+        obj: usize,
+        id: usize,
+    ) -> Result<NonNull<Entry>, Option<Spot>> {
+        let (tag, home) = (tag_of(hash), self.home(hash));
+        let mut spot = None;
+        for k in 0..self.len() {
+            let i = (home + k) & (self.len() - 1);
             // SAFETY: per the function's contract.
-            let line = unsafe { self.line(home + k) };
-            line.slots
-                .iter()
-                .any(|p| p.load(Ordering::Relaxed).is_null())
-        })
+            let line = unsafe { self.line_at(i) };
+            let meta = line.meta.load(Ordering::Relaxed);
+            // SAFETY: per the function's contract.
+            if let Some((e, _)) = unsafe { scan(line, meta, tag, obj, id) } {
+                return Ok(e);
+            }
+            spot = spot.or_else(|| self.spot_in(line, i, k));
+            if meta < OVF_ONE {
+                // The probe ends here; a free slot may still be further on.
+                // SAFETY: per the function's contract.
+                return Err(spot.or_else(|| unsafe { self.spot_from(hash, k + 1) }));
+            }
+        }
+        Err(spot)
+    }
+
+    /// Puts `e` (hashed `hash`) in the free slot `spot` of this array, counting it in the
+    /// overflow of the lines it passes.
+    ///
+    /// # Safety
+    ///
+    /// As for [`ArrayRef::spot_from`]; `spot` comes from this array (`spot_from` or
+    /// `find_or_spot` for `hash`) and its slot is still free; `e` is initialised and stays alive
+    /// while it is in the array.
+    unsafe fn place_at(self, spot: Spot, hash: u64, e: NonNull<Entry>) {
+        let home = self.home(hash);
+        for j in 0..spot.dist {
+            // SAFETY: per the function's contract.
+            unsafe { self.line(home + j) }.meta_add(OVF_ONE);
+        }
+        // SAFETY: per the function's contract: `spot.line < len`.
+        let line = unsafe { self.line_at(spot.line) };
+        line.tags[spot.slot].store(tag_of(hash), Ordering::Relaxed);
+        // Release: a reader that loads the pointer sees the initialised entry (and the data its
+        // constructor wrote).
+        line.slots[spot.slot].store(e.as_ptr(), Ordering::Release);
+        line.meta_add(1 << spot.slot);
+    }
+
+    /// Puts `e` (hashed `hash`) in the first free slot from its home line on
+    /// ([`ArrayRef::spot_from`], [`ArrayRef::place_at`]); returns the line, or `None` if the
+    /// array is full.
+    ///
+    /// # Safety
+    ///
+    /// As for [`ArrayRef::place_at`], without a spot.
+    unsafe fn place(self, hash: u64, e: NonNull<Entry>) -> Option<usize> {
+        // SAFETY: per the function's contract.
+        let spot = unsafe { self.spot_from(hash, 0) }?;
+        // SAFETY: per the function's contract; `spot` was just found free in this array.
+        unsafe { self.place_at(spot, hash, e) };
+        Some(spot.line)
     }
 
     /// Empties slot `s` of line `at`, which holds an entry hashed `hash`, and uncounts it from the
@@ -1004,35 +1064,63 @@ impl Locked<'_> {
         ArrayRef::decode(self.shard.rd.cur.load(Ordering::Relaxed))
     }
 
-    /// The data of `<obj, id>` if it is in the shard.
-    pub(crate) fn find(&self, hash: u64, obj: usize, id: usize) -> Option<NonNull<u8>> {
-        let a = self.cur()?;
-        // SAFETY: the published array and its entries stay while the lock is held.
-        let (e, _, _) = unsafe { a.find(hash, obj, id) }?;
-        // SAFETY: locked: `e` is alive.
-        Some(unsafe { Entry::data_of(e) })
+    /// The data of `<obj, id>` if it is in the shard, or else the free slot an insert of it would
+    /// fill (`None` if there is no room), found on the same probe.
+    pub(crate) fn find_or_spot(
+        &self,
+        hash: u64,
+        obj: usize,
+        id: usize,
+    ) -> Result<NonNull<u8>, Option<Spot>> {
+        let a = self.cur().ok_or(None)?;
+        // SAFETY: locked: the published array and its entries stay, used bits are exact.
+        match unsafe { a.find_or_spot(hash, obj, id) } {
+            // SAFETY: locked: `e` is alive.
+            Ok(e) => Ok(unsafe { Entry::data_of(e) }),
+            Err(spot) => Err(spot),
+        }
     }
 
-    /// Whether [`Locked::insert`] would succeed for `hash`: the shard has an array with room.
-    pub(crate) fn has_room(&self, hash: u64) -> bool {
+    /// The free slot an insert of an entry hashed `hash` would fill (`None` if there is no room).
+    pub(crate) fn spot(&self, hash: u64) -> Option<Spot> {
         // SAFETY: locked, and the published array is the shard's.
-        self.cur().is_some_and(|a| unsafe { a.has_room(hash) })
+        self.cur().and_then(|a| unsafe { a.spot_from(hash, 0) })
     }
 
-    /// Makes `new` visible to readers; `<obj, id>` must not be in the shard yet.
+    /// Makes `new` visible to readers in the free slot `spot` ([`Locked::find_or_spot`],
+    /// [`Locked::spot`] under this lock hold); `<obj, id>` must not be in the shard yet.
     ///
-    /// Returns its data, or gives `new` back if there is no room ([`Locked::has_room`]).
-    pub(crate) fn insert(&mut self, hash: u64, new: NewEntry) -> Result<NonNull<u8>, NewEntry> {
+    /// Returns its data, or gives `new` back if there is no room (a spot that is no longer
+    /// free, or of another array, is looked for again).
+    pub(crate) fn insert_at(
+        &mut self,
+        hash: u64,
+        spot: Spot,
+        new: NewEntry,
+    ) -> Result<NonNull<u8>, NewEntry> {
         let Some(a) = self.cur() else {
             return Err(new);
         };
-        let e = new.0;
-        // SAFETY: locked; `e` is initialised and, once placed, owned by the table until it is
-        // removed and retired.
-        let Some(at) = (unsafe { a.place(hash, e) }) else {
+        let still_free = |spot: Spot| {
+            spot.array == a.lines.as_ptr() as usize && spot.line < a.len() && {
+                // SAFETY: locked; `spot.line < len`.
+                let line = unsafe { a.line_at(spot.line) };
+                line.meta.load(Ordering::Relaxed) & (1 << spot.slot) == 0
+            }
+        };
+        let spot = if still_free(spot) {
+            Some(spot)
+        } else {
+            // SAFETY: locked, and the published array is the shard's.
+            unsafe { a.spot_from(hash, 0) }
+        };
+        let Some(spot) = spot else {
             return Err(new);
         };
-        let e = new.into_raw();
+        let (e, at) = (new.into_raw(), spot.line);
+        // SAFETY: locked; `spot` is a free slot of the published array (checked above); `e` is
+        // initialised and, once placed, owned by the table until it is removed and retired.
+        unsafe { a.place_at(spot, hash, e) };
         // INVARIANT: a line already copied gets the entry in the new array too.
         if let Some((next, moved)) = self.ws().next {
             // SAFETY: as above; `next` is the shard's array being built.

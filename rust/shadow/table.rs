@@ -280,27 +280,39 @@ impl Table {
         if !admit() {
             return Err(AllocError::Refused);
         }
-        if let Some(data) = locked.find(h, obj, id) {
-            drop(locked);
-            return existing(data);
-        }
-        let mut unused = array.and_then(|a| locked.start_resize(a, 1));
-        // Checked before the constructor runs: once it ran, the insert cannot fail.
-        if !locked.has_room(h) {
-            // Full: earlier allocations of a bigger array failed. If one is migrating now,
-            // finish it under the lock (the one case of work proportional to the shard there).
-            locked.migrate(&self.env, usize::MAX);
-            if !locked.has_room(h) {
+        // One probe: the variable, or the free slot it will fill.
+        let spot = match locked.find_or_spot(h, obj, id) {
+            Ok(data) => {
                 drop(locked);
-                drop(unused.take());
-                return Err(AllocError::NoMem);
+                return existing(data);
             }
-        }
+            Err(spot) => spot,
+        };
+        // A resize only starts here (the published array stays): `spot` stays valid.
+        let mut unused = array.and_then(|a| locked.start_resize(a, 1));
+        // Found before the constructor runs: once it ran, the insert cannot fail.
+        let spot = match spot {
+            Some(spot) => spot,
+            None => {
+                // Full: earlier allocations of a bigger array failed. If one is migrating now,
+                // finish it under the lock (the one case of work proportional to the shard
+                // there), and look again in the array it publishes.
+                locked.migrate(&self.env, usize::MAX);
+                let Some(spot) = locked.spot(h) else {
+                    drop(locked);
+                    drop(unused.take());
+                    return Err(AllocError::NoMem);
+                };
+                spot
+            }
+        };
         if let Err(e) = ctor(new.data()) {
             drop(locked);
             return Err(AllocError::Ctor(e));
         }
-        let data = locked.insert(h, new).map_err(|_| AllocError::NoMem)?;
+        let data = locked
+            .insert_at(h, spot, new)
+            .map_err(|_| AllocError::NoMem)?;
         locked.migrate(&self.env, shard::MIGRATE_STEP);
         drop(locked);
         drop(unused);

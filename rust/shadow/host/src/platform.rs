@@ -53,9 +53,9 @@ pub(crate) fn max_alloc() -> usize {
 }
 
 /// Like the kernel's: the size to allocate for `bytes`, and whether an allocation of that size is
-/// 16-byte aligned. Here: sizes that are multiples of 16.
-pub(crate) fn alloc_size(bytes: usize) -> (usize, bool) {
-    (bytes, bytes % 16 == 0)
+/// aligned to `align` (a power of two). Here: sizes that are multiples of `align` (up to 16).
+pub(crate) fn alloc_size(bytes: usize, align: usize) -> (usize, bool) {
+    (bytes, align <= 16 && bytes % align == 0)
 }
 
 static LIVE: StdAtomicUsize = StdAtomicUsize::new(0);
