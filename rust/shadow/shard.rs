@@ -321,15 +321,24 @@ impl Line {
     }
 }
 
-/// A free slot where a new entry goes: line `line`, `dist` lines after its home line, slot
-/// `slot`, of the array whose lines start at `array`. Valid under the lock it was found under,
-/// until the next write.
+/// A free slot of an array where a new entry goes: slot `slot` of line `line`, `dist` lines
+/// after the entry's home line.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Spot {
-    array: usize,
+struct FreeSlot {
     line: usize,
     slot: usize,
     dist: usize,
+}
+
+/// The first free slot of `line` (line `i`, `k` lines after a home line), if any; under the
+/// shard's lock, where the used bits are exact.
+fn free_in(line: &Line, i: usize, k: usize) -> Option<FreeSlot> {
+    let free = !line.meta.load(Ordering::Relaxed) & USED;
+    (free != 0).then(|| FreeSlot {
+        line: i,
+        slot: free.trailing_zeros() as usize,
+        dist: k,
+    })
 }
 
 /// Looks `<obj, id>`, tagged `tag`, up in the slots of `line` that `meta` (its `meta`, loaded
@@ -447,14 +456,26 @@ impl ArrayRef {
     ///
     /// As for [`ArrayRef::line`]; and the entries it points to are alive for `'a` (they are
     /// freed only after a grace period, or the caller holds the lock).
+    #[inline(always)]
     unsafe fn find(
         self,
         hash: u64,
         obj: usize,
         id: usize,
     ) -> Option<(NonNull<Entry>, usize, usize)> {
+        let (tag, home) = (tag_of(hash), self.home(hash));
+        // SAFETY: `home < len`; per the function's contract.
+        let line = unsafe { self.line_at(home) };
+        let meta = line.meta.load(Ordering::Acquire);
         // SAFETY: per the function's contract.
-        unsafe { self.find_from(self.home(hash), 0, tag_of(hash), obj, id) }
+        if let Some((e, s)) = unsafe { scan(line, meta, tag, obj, id) } {
+            return Some((e, home, s));
+        }
+        if meta < OVF_ONE {
+            return None;
+        }
+        // SAFETY: per the function's contract.
+        unsafe { self.find_from(home, 1, tag, obj, id) }
     }
 
     /// [`ArrayRef::find`] for readers, who need the entry's data only, inlined into the lookup.
@@ -543,57 +564,48 @@ impl ArrayRef {
     ///
     /// The caller holds the shard's lock (under which a slot's used bit says whether it holds an
     /// entry), and the array is the shard's (published, or being built).
-    unsafe fn spot_from(self, hash: u64, first: usize) -> Option<Spot> {
+    unsafe fn free_slot(self, hash: u64, first: usize) -> Option<FreeSlot> {
         let home = self.home(hash);
         (first..self.len()).find_map(|k| {
             let i = (home + k) & (self.len() - 1);
             // SAFETY: per the function's contract.
-            self.spot_in(unsafe { self.line_at(i) }, i, k)
-        })
-    }
-
-    /// A [`Spot`] in `line` (line `i`, `k` lines after the home line), if it has a free slot.
-    fn spot_in(self, line: &Line, i: usize, k: usize) -> Option<Spot> {
-        let free = !line.meta.load(Ordering::Relaxed) & USED;
-        (free != 0).then(|| Spot {
-            array: self.lines.as_ptr() as usize,
-            line: i,
-            slot: free.trailing_zeros() as usize,
-            dist: k,
+            free_in(unsafe { self.line_at(i) }, i, k)
         })
     }
 
     /// [`ArrayRef::find`] that also finds, on the same probe, where `<obj, id>` would go if it is
-    /// not there: returns its entry, or the [`Spot`] for it (`None` if the array is full).
+    /// not there: returns its entry, or the free slot for it (`None` if the array is full). The
+    /// home line inline: usually the answer.
     ///
     /// # Safety
     ///
-    /// As for [`ArrayRef::spot_from`], and the entries are alive.
-    unsafe fn find_or_spot(
+    /// As for [`ArrayRef::free_slot`], and the entries are alive.
+    #[inline(always)]
+    unsafe fn find_or_free(
         self,
         hash: u64,
         obj: usize,
         id: usize,
-    ) -> Result<NonNull<Entry>, Option<Spot>> {
+    ) -> Result<NonNull<Entry>, Option<FreeSlot>> {
         let (tag, home) = (tag_of(hash), self.home(hash));
-        let mut spot = None;
-        for k in 0..self.len() {
-            let i = (home + k) & (self.len() - 1);
-            // SAFETY: per the function's contract.
-            let line = unsafe { self.line_at(i) };
-            let meta = line.meta.load(Ordering::Relaxed);
-            // SAFETY: per the function's contract.
-            if let Some((e, _)) = unsafe { scan(line, meta, tag, obj, id) } {
-                return Ok(e);
-            }
-            spot = spot.or_else(|| self.spot_in(line, i, k));
-            if meta < OVF_ONE {
-                // The probe ends here; a free slot may still be further on.
-                // SAFETY: per the function's contract.
-                return Err(spot.or_else(|| unsafe { self.spot_from(hash, k + 1) }));
-            }
+        // SAFETY: `home < len`; per the function's contract.
+        let line = unsafe { self.line_at(home) };
+        let meta = line.meta.load(Ordering::Relaxed);
+        // SAFETY: per the function's contract.
+        if let Some((e, _)) = unsafe { scan(line, meta, tag, obj, id) } {
+            return Ok(e);
         }
-        Err(spot)
+        if meta < OVF_ONE {
+            // The probe ends at the home line.
+            // SAFETY: per the function's contract.
+            return Err(free_in(line, home, 0).or_else(|| unsafe { self.free_slot(hash, 1) }));
+        }
+        // SAFETY: per the function's contract.
+        match unsafe { self.find_from(home, 1, tag, obj, id) } {
+            Some((e, _, _)) => Ok(e),
+            // SAFETY: per the function's contract.
+            None => Err(unsafe { self.free_slot(hash, 0) }),
+        }
     }
 
     /// Puts `e` (hashed `hash`) in the free slot `spot` of this array, counting it in the
@@ -601,10 +613,10 @@ impl ArrayRef {
     ///
     /// # Safety
     ///
-    /// As for [`ArrayRef::spot_from`]; `spot` comes from this array (`spot_from` or
-    /// `find_or_spot` for `hash`) and its slot is still free; `e` is initialised and stays alive
+    /// As for [`ArrayRef::free_slot`]; `spot` comes from this array (`free_slot` or
+    /// `find_or_free` for `hash`) and its slot is still free; `e` is initialised and stays alive
     /// while it is in the array.
-    unsafe fn place_at(self, spot: Spot, hash: u64, e: NonNull<Entry>) {
+    unsafe fn place_at(self, spot: FreeSlot, hash: u64, e: NonNull<Entry>) {
         let home = self.home(hash);
         for j in 0..spot.dist {
             // SAFETY: per the function's contract.
@@ -620,7 +632,7 @@ impl ArrayRef {
     }
 
     /// Puts `e` (hashed `hash`) in the first free slot from its home line on
-    /// ([`ArrayRef::spot_from`], [`ArrayRef::place_at`]); returns the line, or `None` if the
+    /// ([`ArrayRef::free_slot`], [`ArrayRef::place_at`]); returns the line, or `None` if the
     /// array is full.
     ///
     /// # Safety
@@ -628,7 +640,7 @@ impl ArrayRef {
     /// As for [`ArrayRef::place_at`], without a spot.
     unsafe fn place(self, hash: u64, e: NonNull<Entry>) -> Option<usize> {
         // SAFETY: per the function's contract.
-        let spot = unsafe { self.spot_from(hash, 0) }?;
+        let spot = unsafe { self.free_slot(hash, 0) }?;
         // SAFETY: per the function's contract; `spot` was just found free in this array.
         unsafe { self.place_at(spot, hash, e) };
         Some(spot.line)
@@ -1053,7 +1065,51 @@ pub(crate) struct Locked<'a> {
     _guard: ShardGuard<'a>,
 }
 
-impl Locked<'_> {
+/// A free slot of the published array of a locked shard, for a new entry hashed `hash`
+/// ([`Locked::find_or_spot`], [`Locked::spot`]). It borrows the lock hold mutably: nothing can
+/// write to the shard between the probe that found it and [`Spot::insert`].
+pub(crate) struct Spot<'l, 'a> {
+    locked: &'l mut Locked<'a>,
+    a: ArrayRef,
+    free: FreeSlot,
+    hash: u64,
+}
+
+impl Spot<'_, '_> {
+    /// Makes `new` visible to readers in this slot; `new` must have the hash the spot was found
+    /// for, and its `<obj, id>` must not be in the shard. Returns its data.
+    pub(crate) fn insert(self, new: NewEntry) -> NonNull<u8> {
+        let Spot {
+            locked,
+            a,
+            free,
+            hash,
+        } = self;
+        let (e, at) = (new.into_raw(), free.line);
+        // SAFETY: locked since the probe that found `free` in the published array `a`, and the
+        // spot's borrow kept anyone else from writing since; `e` is initialised and, once placed,
+        // owned by the table until it is removed and retired.
+        unsafe { a.place_at(free, hash, e) };
+        // INVARIANT: a line already copied gets the entry in the new array too.
+        if let Some((next, moved)) = locked.ws().next {
+            // SAFETY: as above; `next` is the shard's array being built.
+            if at < moved && unsafe { next.a.place(hash, e) }.is_none() {
+                locked.abort_resize();
+            }
+        }
+        // SAFETY: `e` is alive (just placed).
+        let size = unsafe { e.as_ref() }.size();
+        locked
+            .shard
+            .count
+            .store(locked.shard.count() + 1, Ordering::Relaxed);
+        locked.ws().bytes += size;
+        // SAFETY: `e` was just placed, alive, from its allocation.
+        unsafe { Entry::data_of(e) }
+    }
+}
+
+impl<'a> Locked<'a> {
     fn ws(&mut self) -> &mut WriterState {
         // SAFETY: `ws` is only accessed under the lock (type invariant), which `self` holds; the
         // `&mut self` receiver makes this the only reference.
@@ -1067,75 +1123,36 @@ impl Locked<'_> {
     /// The data of `<obj, id>` if it is in the shard, or else the free slot an insert of it would
     /// fill (`None` if there is no room), found on the same probe.
     pub(crate) fn find_or_spot(
-        &self,
+        &mut self,
         hash: u64,
         obj: usize,
         id: usize,
-    ) -> Result<NonNull<u8>, Option<Spot>> {
+    ) -> Result<NonNull<u8>, Option<Spot<'_, 'a>>> {
         let a = self.cur().ok_or(None)?;
         // SAFETY: locked: the published array and its entries stay, used bits are exact.
-        match unsafe { a.find_or_spot(hash, obj, id) } {
+        match unsafe { a.find_or_free(hash, obj, id) } {
             // SAFETY: locked: `e` is alive.
             Ok(e) => Ok(unsafe { Entry::data_of(e) }),
-            Err(spot) => Err(spot),
+            Err(free) => Err(free.map(|free| Spot {
+                locked: self,
+                a,
+                free,
+                hash,
+            })),
         }
     }
 
     /// The free slot an insert of an entry hashed `hash` would fill (`None` if there is no room).
-    pub(crate) fn spot(&self, hash: u64) -> Option<Spot> {
+    pub(crate) fn spot(&mut self, hash: u64) -> Option<Spot<'_, 'a>> {
+        let a = self.cur()?;
         // SAFETY: locked, and the published array is the shard's.
-        self.cur().and_then(|a| unsafe { a.spot_from(hash, 0) })
-    }
-
-    /// Makes `new` visible to readers in the free slot `spot` ([`Locked::find_or_spot`],
-    /// [`Locked::spot`] under this lock hold); `<obj, id>` must not be in the shard yet.
-    ///
-    /// Returns its data, or gives `new` back if there is no room (a spot that is no longer
-    /// free, or of another array, is looked for again).
-    pub(crate) fn insert_at(
-        &mut self,
-        hash: u64,
-        spot: Spot,
-        new: NewEntry,
-    ) -> Result<NonNull<u8>, NewEntry> {
-        let Some(a) = self.cur() else {
-            return Err(new);
-        };
-        let still_free = |spot: Spot| {
-            spot.array == a.lines.as_ptr() as usize && spot.line < a.len() && {
-                // SAFETY: locked; `spot.line < len`.
-                let line = unsafe { a.line_at(spot.line) };
-                line.meta.load(Ordering::Relaxed) & (1 << spot.slot) == 0
-            }
-        };
-        let spot = if still_free(spot) {
-            Some(spot)
-        } else {
-            // SAFETY: locked, and the published array is the shard's.
-            unsafe { a.spot_from(hash, 0) }
-        };
-        let Some(spot) = spot else {
-            return Err(new);
-        };
-        let (e, at) = (new.into_raw(), spot.line);
-        // SAFETY: locked; `spot` is a free slot of the published array (checked above); `e` is
-        // initialised and, once placed, owned by the table until it is removed and retired.
-        unsafe { a.place_at(spot, hash, e) };
-        // INVARIANT: a line already copied gets the entry in the new array too.
-        if let Some((next, moved)) = self.ws().next {
-            // SAFETY: as above; `next` is the shard's array being built.
-            if at < moved && unsafe { next.a.place(hash, e) }.is_none() {
-                self.abort_resize();
-            }
-        }
-        // SAFETY: `e` is alive (just placed).
-        let size = unsafe { e.as_ref() }.size();
-        self.shard
-            .count
-            .store(self.shard.count() + 1, Ordering::Relaxed);
-        self.ws().bytes += size;
-        // SAFETY: `e` was just placed, alive, from its allocation.
-        Ok(unsafe { Entry::data_of(e) })
+        let free = unsafe { a.free_slot(hash, 0) }?;
+        Some(Spot {
+            locked: self,
+            a,
+            free,
+            hash,
+        })
     }
 
     /// Drops the array being built (never published: freed now, by the caller's unlock at the

@@ -280,39 +280,36 @@ impl Table {
         if !admit() {
             return Err(AllocError::Refused);
         }
-        // One probe: the variable, or the free slot it will fill.
+        // Started before the probe: a resize starting leaves the published array as it is.
+        let mut unused = array.and_then(|a| locked.start_resize(a, 1));
+        // One probe: the variable, or the free slot it will fill, found before the constructor
+        // runs: once it ran, the insert cannot fail.
         let spot = match locked.find_or_spot(h, obj, id) {
             Ok(data) => {
                 drop(locked);
                 return existing(data);
             }
-            Err(spot) => spot,
-        };
-        // A resize only starts here (the published array stays): `spot` stays valid.
-        let mut unused = array.and_then(|a| locked.start_resize(a, 1));
-        // Found before the constructor runs: once it ran, the insert cannot fail.
-        let spot = match spot {
-            Some(spot) => spot,
-            None => {
+            Err(Some(spot)) => spot,
+            Err(None) => {
                 // Full: earlier allocations of a bigger array failed. If one is migrating now,
                 // finish it under the lock (the one case of work proportional to the shard
                 // there), and look again in the array it publishes.
                 locked.migrate(&self.env, usize::MAX);
-                let Some(spot) = locked.spot(h) else {
-                    drop(locked);
-                    drop(unused.take());
-                    return Err(AllocError::NoMem);
-                };
-                spot
+                match locked.spot(h) {
+                    Some(spot) => spot,
+                    None => {
+                        drop(locked);
+                        drop(unused.take());
+                        return Err(AllocError::NoMem);
+                    }
+                }
             }
         };
         if let Err(e) = ctor(new.data()) {
             drop(locked);
             return Err(AllocError::Ctor(e));
         }
-        let data = locked
-            .insert_at(h, spot, new)
-            .map_err(|_| AllocError::NoMem)?;
+        let data = spot.insert(new);
         locked.migrate(&self.env, shard::MIGRATE_STEP);
         drop(locked);
         drop(unused);
