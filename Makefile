@@ -58,6 +58,7 @@ help:
 	@echo '  modules       build the project modules against the test kernel'
 	@echo '  shell         an interactive root shell in the test kernel (modules at their host paths)'
 	@echo '  bench         benchmark our table against the kernel klp_shadow_* (bench kernel)'
+	@echo '                (scripts/bench --profile: the table'"'"'s instructions per function and operation)'
 	@echo '  host-test     cargo test of the table logic and of klp-convert on the host'
 	@echo '  klp-convert   build the tool that writes livepatch relocations into .ko files'
 	@echo '  rust-analyzer write rust-project.json for editors'
