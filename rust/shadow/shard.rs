@@ -330,17 +330,6 @@ struct FreeSlot {
     dist: usize,
 }
 
-/// The first free slot of `line` (line `i`, `k` lines after a home line), if any; under the
-/// shard's lock, where the used bits are exact.
-fn free_in(line: &Line, i: usize, k: usize) -> Option<FreeSlot> {
-    let free = !line.meta.load(Ordering::Relaxed) & USED;
-    (free != 0).then(|| FreeSlot {
-        line: i,
-        slot: free.trailing_zeros() as usize,
-        dist: k,
-    })
-}
-
 /// Looks `<obj, id>`, tagged `tag`, up in the slots of `line` that `meta` (its `meta`, loaded
 /// with `Acquire`) shows used; returns the entry (the pointer loaded from the slot, which
 /// carries the provenance of the entry's whole allocation, data included) and its slot.
@@ -569,13 +558,18 @@ impl ArrayRef {
         (first..self.len()).find_map(|k| {
             let i = (home + k) & (self.len() - 1);
             // SAFETY: per the function's contract.
-            free_in(unsafe { self.line_at(i) }, i, k)
+            let free = !unsafe { self.line_at(i) }.meta.load(Ordering::Relaxed) & USED;
+            (free != 0).then(|| FreeSlot {
+                line: i,
+                slot: free.trailing_zeros() as usize,
+                dist: k,
+            })
         })
     }
 
-    /// [`ArrayRef::find`] that also finds, on the same probe, where `<obj, id>` would go if it is
-    /// not there: returns its entry, or the free slot for it (`None` if the array is full). The
-    /// home line inline: usually the answer.
+    /// [`ArrayRef::find`], and where `<obj, id>` would go if it is not there: returns its entry,
+    /// or the free slot for it (`None` if the array is full), which is usually on the home line
+    /// the lookup has just read.
     ///
     /// # Safety
     ///
@@ -587,21 +581,8 @@ impl ArrayRef {
         obj: usize,
         id: usize,
     ) -> Result<NonNull<Entry>, Option<FreeSlot>> {
-        let (tag, home) = (tag_of(hash), self.home(hash));
-        // SAFETY: `home < len`; per the function's contract.
-        let line = unsafe { self.line_at(home) };
-        let meta = line.meta.load(Ordering::Relaxed);
         // SAFETY: per the function's contract.
-        if let Some((e, _)) = unsafe { scan(line, meta, tag, obj, id) } {
-            return Ok(e);
-        }
-        if meta < OVF_ONE {
-            // The probe ends at the home line.
-            // SAFETY: per the function's contract.
-            return Err(free_in(line, home, 0).or_else(|| unsafe { self.free_slot(hash, 1) }));
-        }
-        // SAFETY: per the function's contract.
-        match unsafe { self.find_from(home, 1, tag, obj, id) } {
+        match unsafe { self.find(hash, obj, id) } {
             Some((e, _, _)) => Ok(e),
             // SAFETY: per the function's contract.
             None => Err(unsafe { self.free_slot(hash, 0) }),
